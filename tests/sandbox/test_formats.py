@@ -577,7 +577,10 @@ def test_stdout_and_stderr_tails_are_captured_and_truncation_flagged(pool):
 
 
 def test_deterministic_verdicts_and_random(pool):
-    program = TIMEOUT_PROGRAM + "\nimport random\ndef rnd():\n    return [random.random(), hash('abc')]\n"
+    program = TIMEOUT_PROGRAM + (
+        "\nimport random\nimport numpy as np\n"
+        "def rnd():\n    return [random.random(), hash('abc'), float(np.random.rand())]\n"
+    )
     tests = [
         CallTest("ok", "ok", (), expected=1),
         CallTest("busy", "busy", (), expected=1, time_limit=HANG),

@@ -150,9 +150,9 @@ def confine(spec: dict, result_fd: int, out_fd: int, err_fd: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, _on_alarm)
     random.seed(0)  # same inputs, same verdicts: programs that use `random` unseeded are repeatable
-    np = sys.modules.get("numpy")
-    if np is not None:
-        np.random.seed(0)
+    np_random = sys.modules.get("numpy.random")  # imported by the zygote along with numpy
+    if np_random is not None:
+        np_random.seed(0)
     sys.argv = [PROGRAM_MODULE + ".py"]
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace")
