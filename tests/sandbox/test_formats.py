@@ -561,6 +561,27 @@ def boom():
     assert run_one(pool, program, tests[:1]).outputs is None  # only when asked for
 
 
+def test_huge_return_values_arrive_whole_within_a_short_limit(pool):
+    """Values past the "big output" size are announced, converted and streamed after the call:
+    a flat list of 2M ints (~18 MB pickled) and 300k nested tuples pass under a 0.5 s limit, and a
+    subclass hidden deep in a long list still becomes Opaque (so it cannot fake equality)."""
+    program = (
+        "def flat(n):\n    return list(range(n))\n"
+        "def nested(n):\n    return [(i, str(i)) for i in range(n)]\n"
+        "class Sneaky(int):\n    pass\n"
+        "def sneaky(n):\n    return list(range(n)) + [Sneaky(n)]\n"
+    )
+    n, m = 2_000_000, 300_000
+    tests = [
+        CallTest("flat", "flat", (n,), expected=list(range(n)), time_limit=HANG),
+        CallTest("nested", "nested", (m,), expected=[(i, str(i)) for i in range(m)], time_limit=HANG),
+        CallTest("sneaky", "sneaky", (m,), expected=list(range(m + 1)), time_limit=HANG),
+    ]
+    res = run_one(pool, program, tests, return_outputs=True)
+    assert statuses(res) == ["pass", "pass", "wrong_answer"]
+    assert isinstance(res.outputs[2][-1], Opaque)
+
+
 def test_stdout_and_stderr_tails_are_captured_and_truncation_flagged(pool):
     """100 lines of 'line NNN' + 40 x's + newline = 100 x 49 = 4900 bytes > 1000 kept."""
     program = (

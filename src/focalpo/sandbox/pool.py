@@ -155,6 +155,7 @@ class _Attempt:
         self.finished = False  # the job said "done" (or load failed and was handled)
         self.stop_reason = ""  # why we killed it: "timeout", "fail_fast", "protocol"
         self.batch = True  # the job may hold passing results back for a few milliseconds
+        self.extended = -1  # last test whose big return value was announced ("ran")
 
 
 class _Slot:
@@ -261,6 +262,7 @@ class _Slot:
         frames = FrameReader()
         deadline = time.monotonic() + limits.load_time + limits.grace
         open_fds, status, killed = set(readers), None, False
+        transfer: tuple[float, float] | None = None  # (hard cap, idle allowance) while a big value arrives
 
         def kill(reason: str) -> None:
             nonlocal killed
@@ -300,6 +302,8 @@ class _Slot:
                     elif fd == r_err:
                         err.add(data)
                     else:
+                        if transfer is not None:  # bytes keep coming: the transfer is alive
+                            deadline = min(transfer[0], time.monotonic() + transfer[1])
                         try:
                             raw_frames = frames.feed(data)
                         except ValueError:
@@ -310,10 +314,18 @@ class _Slot:
                                 break
                             verdict = self._on_frame(raw, att, tests, limits, verdicts, outputs, res)
                             if verdict == "extend":
-                                deadline = time.monotonic() + limits.transfer_time
+                                # The job says the call is over and a big value follows. The notice
+                                # is untrusted (a program can write it), so it buys no compute
+                                # time: the value's bytes must start, and keep, flowing within the
+                                # test's own allowance, and all of it must arrive by transfer_time.
+                                now = time.monotonic()
+                                idle = limits.time_for(tests[att.current]) + limits.grace
+                                transfer = (now + limits.transfer_time, idle)
+                                deadline = min(transfer[0], now + idle)
                             elif verdict:
                                 kill(verdict)
                             else:
+                                transfer = None
                                 nxt = tests[att.current] if att.current < len(tests) else None
                                 budget = limits.time_for(nxt) if nxt is not None else limits.test_time
                                 deadline = time.monotonic() + budget + limits.grace
@@ -356,7 +368,8 @@ class _Slot:
                 att.finished = True
                 return "fail_fast"
             return ""
-        if tag == "ran" and len(msg) == 3 and att.loaded and msg[1] == att.current:
+        if tag == "ran" and len(msg) == 3 and att.loaded and msg[1] == att.current and att.extended < att.current:
+            att.extended = att.current  # one notice per test: a second one is a forgery
             return "extend"  # the call finished; its (large) value is on the way
         if tag == "oversized" and att.loaded and att.current < len(tests):
             verdicts[att.current] = Verdict(tests[att.current].name, Status.WRONG_ANSWER, "output too large")
