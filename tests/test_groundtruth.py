@@ -21,7 +21,7 @@ import focalpo.groundtruth as gt
 from focalpo.groundtruth import GroundTruthError, cache_file, fill_expected
 from focalpo.problems import Problem, dataset_hash, load_humaneval_plus, load_mbpp_plus
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Verdict
-from focalpo.sandbox.wire import to_plain
+from focalpo.sandbox.wire import Pickled, to_plain
 
 DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
 HEP, MBPP = DATA / "HumanEvalPlus-v0.1.10.jsonl.gz", DATA / "MbppPlus-v0.2.0.jsonl.gz"
@@ -83,7 +83,8 @@ def test_expected_and_time_limits(dataset, tmp_path):
     pool = FakePool({"base/0": 0.01, "base/1": 0.5, "base/2": 0.3})
     (add,) = fill_expected([ADD], dataset, pool=pool, cache_dir=tmp_path / "c")
     tests = add.tests["base"]
-    assert [t.expected for t in tests] == [3, [1, 2], "ab"]
+    assert [t.expected.value for t in tests] == [3, [1, 2], "ab"]  # kept pickled: wire.Pickled
+    assert all(isinstance(t.expected, Pickled) for t in tests)
     # time_limit = max(min_time_limit=1.0, 4.0 * t_ref): 0.04 -> 1.0, 2.0, 1.2
     assert [t.time_limit for t in tests] == [1.0, 2.0, 1.2]
     (add,) = fill_expected([ADD], dataset, pool=pool, cache_dir=tmp_path / "c", min_time_limit=0.1, time_factor=10.0)
@@ -93,7 +94,7 @@ def test_expected_and_time_limits(dataset, tmp_path):
 
 def test_not_none_transform_turns_match_objects_into_bools(dataset, tmp_path):
     (m,) = fill_expected([MATCH], dataset, pool=FakePool(), cache_dir=tmp_path)
-    assert [t.expected for t in m.tests["base"]] == [True, False]
+    assert [t.expected.value for t in m.tests["base"]] == [True, False]
 
 
 def test_failing_reference_names_task_and_test(dataset, tmp_path):
@@ -114,7 +115,7 @@ def test_load_error_fails_every_test(dataset, tmp_path):
 def test_drop_removes_failing_tests_and_records_them(dataset, tmp_path):
     add, div = fill_expected([ADD, DIV], dataset, pool=FakePool(), cache_dir=tmp_path, on_failure="drop")
     assert "dropped_tests" not in add.meta and len(add.tests["base"]) == 3
-    assert [(t.name, t.expected) for t in div.tests["base"]] == [("base/0", 3)]
+    assert [(t.name, t.expected.value) for t in div.tests["base"]] == [("base/0", 3)]
     assert div.meta["dropped_tests"] == {"base/1": "exception: ZeroDivisionError: integer division or modulo by zero"}
     with pytest.raises(ValueError, match="on_failure must be"):
         fill_expected([ADD], dataset, pool=FakePool(), on_failure="ignore")
@@ -124,8 +125,12 @@ def test_cache_is_reused_and_merged(dataset, tmp_path):
     cache = tmp_path / "cache"
     first = fill_expected([ADD], dataset, pool=FakePool(), cache_dir=cache)
     path = cache_file(dataset, cache)
-    assert path == cache / f"{dataset_hash(dataset)}-{gt.GT_VERSION}.pkl"
-    assert pickle.loads(path.read_bytes()) == {"T/add": {"base/0": (3, 0.01), "base/1": ([1, 2], 0.01), "base/2": ("ab", 0.01)}}
+    assert path == cache / f"{dataset_hash(dataset)}-{gt.GT_VERSION}.base.pkl"
+    cached = pickle.loads(path.read_bytes())  # expected outputs are stored as their pickles
+    assert {t: (pickle.loads(b), dt) for t, (b, dt) in cached["T/add"].items()} == {
+        "base/0": (3, 0.01), "base/1": ([1, 2], 0.01), "base/2": ("ab", 0.01)
+    }  # fmt: skip
+    assert set(cached) == {"T/add"}
     assert fill_expected([ADD], dataset, pool=NoRunPool(), cache_dir=cache) == first
     pool = FakePool()
     both = fill_expected([ADD, MATCH], dataset, pool=pool, cache_dir=cache)
@@ -134,10 +139,30 @@ def test_cache_is_reused_and_merged(dataset, tmp_path):
     assert not list(cache.glob("*.tmp"))
 
 
+def test_splits_are_cached_and_filled_separately(dataset, tmp_path):
+    """A base-only run computes, caches and reads only the base split (plus outputs can be
+    hundreds of MB); a later full run computes just the plus tests."""
+    two = _problem("T/two", "def add(a, b):\n    return a + b\n", "add", [(1, 2)])
+    plus = [CallTest("plus/0", "add", (3, 4)), CallTest("plus/1", "add", ("x", "y"))]
+    two = Problem(two.task_id, "", "add", two.canonical_solution, {"base": two.tests["base"], "plus": plus})
+    pool = FakePool()
+    (base_only,) = fill_expected([two], dataset, pool=pool, cache_dir=tmp_path, splits=["base"])
+    assert [t.name for j in pool.jobs for t in j.tests] == ["base/0"]
+    assert base_only.tests["base"][0].expected.value == 3
+    assert [t.expected for t in base_only.tests["plus"]] == [NO_EXPECTED, NO_EXPECTED]
+    assert cache_file(dataset, tmp_path, "base").is_file() and not cache_file(dataset, tmp_path, "plus").exists()
+    pool = FakePool()
+    (full,) = fill_expected([two], dataset, pool=pool, cache_dir=tmp_path)
+    assert [t.name for j in pool.jobs for t in j.tests] == ["plus/0", "plus/1"]
+    assert [t.expected.value for t in full.tests["plus"]] == [7, "xy"]
+    assert set(pickle.loads(cache_file(dataset, tmp_path, "plus").read_bytes())["T/two"]) == {"plus/0", "plus/1"}
+    assert fill_expected([two], dataset, pool=NoRunPool(), cache_dir=tmp_path) == [full]
+
+
 def test_failures_are_cached_until_the_sandbox_changes(dataset, tmp_path, monkeypatch):
     with pytest.raises(GroundTruthError):
         fill_expected([DIV], dataset, pool=FakePool(), cache_dir=tmp_path)
-    failures = json.loads(gt._failures_path(cache_file(dataset, tmp_path)).read_text())
+    failures = json.loads(gt._failures_path(dataset, tmp_path).read_text())
     assert failures["failures"] == {"T/div": {"base/1": "exception: ZeroDivisionError: integer division or modulo by zero"}}
     (div,) = fill_expected([DIV], dataset, pool=NoRunPool(), cache_dir=tmp_path, on_failure="drop")
     assert list(div.meta["dropped_tests"]) == ["base/1"]
@@ -177,9 +202,9 @@ def test_tests_with_expected_outputs_are_left_alone(dataset, tmp_path):
 
 def test_self_check_flags_nan_expected():
     nan = _problem("T/nan", "def f():\n    return float('nan')\n", "f", [()])
-    bad = gt.self_check(nan, {"base/0": (float("nan"), 0.0)})
+    bad = gt.self_check(nan, {"base/0": (pickle.dumps(float("nan")), 0.0)})
     assert [(b.task_id, b.test) for b in bad] == [("T/nan", "base/0")]
-    assert gt.self_check(ADD, {"base/0": (3, 0.0)}) == []
+    assert gt.self_check(ADD, {"base/0": (pickle.dumps(3), 0.0)}) == []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -205,13 +230,13 @@ def test_real_sandbox_handful_of_problems(tmp_path):
     with ExecPool(workers=2) as pool:
         he_f = {p.task_id: p for p in fill_expected([he[i] for i in he_ids], HEP, pool=pool, cache_dir=tmp_path)}
         mb_f = {p.task_id: p for p in fill_expected([mb[i] for i in mb_ids], MBPP, pool=pool, cache_dir=tmp_path)}
-        assert he_f["HumanEval/0"].tests["base"][0].expected is True
-        assert he_f["HumanEval/2"].tests["base"][0].expected == 0.5
-        assert he_f["HumanEval/32"].tests["base"][0].expected == -5.0  # any root passes "poly_root"
-        assert mb_f["Mbpp/124"].tests["base"][0].expected == pytest.approx(1.5707963267948966)
-        assert mb_f["Mbpp/2"].tests["base"][0].expected == (4, 5)
-        assert mb_f["Mbpp/581"].tests["base"][0].expected == 33
-        assert {t.expected for t in mb_f["Mbpp/737"].call_tests()} <= {True, False}  # re.Match -> not None
+        assert he_f["HumanEval/0"].tests["base"][0].expected.value is True
+        assert he_f["HumanEval/2"].tests["base"][0].expected.value == 0.5
+        assert he_f["HumanEval/32"].tests["base"][0].expected.value == -5.0  # any root passes "poly_root"
+        assert mb_f["Mbpp/124"].tests["base"][0].expected.value == pytest.approx(1.5707963267948966)
+        assert mb_f["Mbpp/2"].tests["base"][0].expected.value == (4, 5)
+        assert mb_f["Mbpp/581"].tests["base"][0].expected.value == 33
+        assert {t.expected.value for t in mb_f["Mbpp/737"].call_tests()} <= {True, False}  # re.Match -> not None
         filled = list(he_f.values()) + list(mb_f.values())
         assert all(t.expected is not NO_EXPECTED and t.time_limit >= 1.0 for p in filled for t in p.call_tests())
         assert _rejudge(filled, pool) == []

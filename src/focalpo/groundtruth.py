@@ -11,11 +11,14 @@ where t_ref is that test's duration in the reference run.
 
 Cache, in `cache_dir` (default `$FOCALPO_CACHE/groundtruth`, else `~/.cache/focalpo/groundtruth`),
 named by the sha256 of the dataset file and `GT_VERSION`:
-- `<hash>-<version>.pkl`: `{task_id: {test_name: (expected, t_ref)}}`, read back with the sandbox's
-  restricted unpickler (plain values only);
+- `<hash>-<version>.<split>.pkl`, one per test split ("base", "plus"), so that a base-only run
+  never reads the (hundreds of MB of) plus outputs: `{task_id: {test_name: (pickle of expected,
+  t_ref)}}`, read back with the sandbox's restricted unpickler (plain values only). Expected
+  outputs stay pickled in memory too (`focalpo.sandbox.wire.Pickled`): a candidate's output is
+  compared as bytes first, so loading the cache and judging passing tests decode nothing;
 - `<hash>-<version>.failures.json`: tests whose reference run failed, `{task_id: {test: reason}}`,
   stamped with a fingerprint of the sandbox's source so they are retried once the sandbox changes.
-Both are written atomically (temporary file + `os.replace`). Problems missing from the cache are
+All are written atomically (temporary file + `os.replace`). Problems missing from the cache are
 computed and merged in, so a subset can be filled first and the rest later.
 
 Run: `fill_expected(load_mbpp_plus(path), path)` (timings in tests/test_groundtruth.py).
@@ -31,21 +34,21 @@ import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from focalpo.problems import Problem, dataset_hash
 from focalpo.sandbox.oracles import GROUND_TRUTH_TRANSFORMS, judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
-from focalpo.sandbox.wire import Opaque, safe_loads
+from focalpo.sandbox.wire import Opaque, Pickled, safe_loads
 
 if TYPE_CHECKING:
     from focalpo.sandbox import ExecPool
 
-GT_VERSION = "gt1"  # bump when loaders change how inputs are built or the cache layout changes
+GT_VERSION = "gt2"  # bump when loaders change how inputs are built or the cache layout changes
 CACHE_ENV = "FOCALPO_CACHE"
 # Reference runs get generous limits: their measured time becomes the candidates' limit.
 REFERENCE_LIMITS = Limits(test_time=60.0, load_time=60.0)
-Entry = dict[str, tuple[Any, float]]  # test name -> (expected, t_ref)
+Entry = dict[str, tuple[bytes, float]]  # test name -> (pickle of expected, t_ref)
 Entries = dict[str, Entry]  # task_id -> Entry
 Failures = dict[str, dict[str, str]]  # task_id -> test name -> reason
 
@@ -70,15 +73,16 @@ def default_cache_dir() -> Path:
     return base / "groundtruth"
 
 
-def cache_file(dataset_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where the ground truth of this dataset file is cached (failures: same name, .failures.json)."""
+def cache_file(dataset_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, split: str = "base") -> Path:
+    """Where the ground truth of one split of this dataset file is cached."""
     folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return folder / f"{dataset_hash(dataset_path)}-{GT_VERSION}.pkl"
+    return folder / f"{dataset_hash(dataset_path)}-{GT_VERSION}.{split}.pkl"
 
 
-def pending_tests(problem: Problem) -> list[CallTest]:
-    """The problem's call tests that still lack an expected output."""
-    return [t for t in problem.call_tests() if t.expected is NO_EXPECTED]
+def pending_tests(problem: Problem, splits: Sequence[str] | None = None) -> list[CallTest]:
+    """The problem's call tests (of `splits`, default all) that still lack an expected output."""
+    names = problem.tests if splits is None else [s for s in splits if s in problem.tests]
+    return [t for s in names for t in problem.tests[s] if isinstance(t, CallTest) and t.expected is NO_EXPECTED]
 
 
 def fill_expected(
@@ -86,6 +90,7 @@ def fill_expected(
     dataset_path: str | os.PathLike | None,
     *,
     pool: ExecPool | None = None,
+    splits: Sequence[str] | None = None,
     cache_dir: str | os.PathLike | None = None,
     min_time_limit: float = 1.0,
     time_factor: float = 4.0,
@@ -95,6 +100,7 @@ def fill_expected(
 ) -> list[Problem]:
     """New problems whose pending call tests have `expected` and `time_limit` set (see module doc).
 
+    Only tests of `splits` (default: every split) are filled; the others are left as they are.
     `dataset_path=None` disables the cache; `refresh=True` ignores what is cached. When a
     reference program fails a test (or returns a value that cannot be an expected output),
     `on_failure="raise"` raises `GroundTruthError` naming every such task and test (after caching
@@ -103,36 +109,62 @@ def fill_expected(
     """
     if on_failure not in ("raise", "drop"):
         raise ValueError(f"on_failure must be 'raise' or 'drop', got {on_failure!r}")
-    path = cache_file(dataset_path, cache_dir) if dataset_path is not None else None
-    cached = path is not None and not refresh
-    entries = load_cache(path) if cached else {}
-    failures = load_failures(_failures_path(path)) if cached else {}
-    todo = [p for p in problems if _unknown_tests(p, entries, failures)]
+    wanted = list(splits) if splits is not None else sorted({s for p in problems for s in p.tests})
+    paths = {s: cache_file(dataset_path, cache_dir, s) for s in wanted} if dataset_path is not None else {}
+    cached = bool(paths) and not refresh
+    entries: dict[str, Entries] = {s: load_cache(paths[s]) if cached else {} for s in wanted}
+    failures = load_failures(_failures_path(dataset_path, cache_dir)) if cached else {}
+    unknown = {p.task_id: _unknown_tests(p, wanted, entries, failures) for p in problems}
+    todo = [p for p in problems if unknown[p.task_id]]
     if todo:
-        computed, new_failures = compute_reference(todo, pool=pool, limits=limits)
+        computed, new_failures = compute_reference(todo, pool=pool, limits=limits, tests=unknown)
         for f in new_failures:
             failures.setdefault(f.task_id, {})[f.test] = f.reason
-        entries.update({t: {**entries.get(t, {}), **e} for t, e in computed.items()})
-        if path is not None:
-            save_cache(path, entries)
-            save_failures(_failures_path(path), failures)
-    dropped = {p.task_id: _relevant(p, failures) for p in problems}
+        changed = _merge(todo, wanted, computed, entries)
+        for split in changed & set(paths):
+            save_cache(paths[split], entries[split])
+        if paths:
+            save_failures(_failures_path(dataset_path, cache_dir), failures)
+    dropped = {p.task_id: _relevant(p, wanted, failures) for p in problems}
     if on_failure == "raise" and any(dropped.values()):
         raise GroundTruthError(_failure_report(dropped))
     return [
-        apply_entries(p, entries.get(p.task_id, {}), min_time_limit, time_factor, dropped[p.task_id])
+        apply_entries(p, _entry_of(p.task_id, entries), min_time_limit, time_factor, dropped[p.task_id], wanted)
         for p in problems
     ]
 
 
-def _unknown_tests(problem: Problem, entries: Entries, failures: Failures) -> bool:
-    have, failed = entries.get(problem.task_id, {}), failures.get(problem.task_id, {})
-    return any(t.name not in have and t.name not in failed for t in pending_tests(problem))
+def _entry_of(task_id: str, entries: dict[str, Entries]) -> Entry:
+    return {name: e for split in entries.values() for name, e in split.get(task_id, {}).items()}
 
 
-def _relevant(problem: Problem, failures: Failures) -> dict[str, str]:
+def _merge(problems: Sequence[Problem], splits: list[str], computed: Entries, entries: dict[str, Entries]) -> set[str]:
+    """File newly computed entries under their split; returns the splits that changed."""
+    changed = set()
+    for p in problems:
+        got = computed.get(p.task_id, {})
+        for split in splits:
+            part = {t.name: got[t.name] for t in p.tests.get(split, ()) if t.name in got}
+            if part:
+                entries[split][p.task_id] = {**entries[split].get(p.task_id, {}), **part}
+                changed.add(split)
+    return changed
+
+
+def _unknown_tests(problem: Problem, splits: list[str], entries: dict[str, Entries], failures: Failures) -> list[CallTest]:
+    """Pending tests of `splits` that are neither cached nor recorded as failed."""
     failed = failures.get(problem.task_id, {})
-    return {t.name: failed[t.name] for t in pending_tests(problem) if t.name in failed}
+    return [
+        t
+        for split in splits
+        for t in pending_tests(problem, [split])
+        if t.name not in entries[split].get(problem.task_id, {}) and t.name not in failed
+    ]
+
+
+def _relevant(problem: Problem, splits: list[str], failures: Failures) -> dict[str, str]:
+    failed = failures.get(problem.task_id, {})
+    return {t.name: failed[t.name] for t in pending_tests(problem, splits) if t.name in failed}
 
 
 def _failure_report(dropped: Failures, limit: int = 20) -> str:
@@ -144,12 +176,21 @@ def _failure_report(dropped: Failures, limit: int = 20) -> str:
 
 
 def compute_reference(
-    problems: Sequence[Problem], *, pool: ExecPool | None = None, limits: Limits = REFERENCE_LIMITS
+    problems: Sequence[Problem],
+    *,
+    pool: ExecPool | None = None,
+    limits: Limits = REFERENCE_LIMITS,
+    tests: Mapping[str, Sequence[CallTest]] | None = None,
 ) -> tuple[Entries, list[RefFailure]]:
-    """Run reference programs on their pending tests: (entries of the tests that succeeded, failures)."""
+    """Run reference programs on `tests[task_id]` (default: all their pending tests).
+
+    Returns (entries of the tests that succeeded, failures)."""
     from focalpo.sandbox import ExecPool, Job  # the sandbox is only needed when something runs
 
-    jobs = [Job(p.reference_program(), pending_tests(p), limits, return_outputs=True) for p in problems]
+    jobs = [
+        Job(p.reference_program(), tests[p.task_id] if tests is not None else pending_tests(p), limits, return_outputs=True)
+        for p in problems
+    ]
     if pool is None:
         with ExecPool(limits=limits) as own_pool:
             results = own_pool.map(jobs)
@@ -180,7 +221,8 @@ def reference_entry(task_id: str, tests: Sequence[CallTest], result: ExecResult)
             failures.append(RefFailure(task_id, test.name, reason))
             continue
         transform = GROUND_TRUTH_TRANSFORMS.get(test.oracle or "")
-        entry[test.name] = (transform(output) if transform else output, verdict.duration)
+        expected = transform(output) if transform else output
+        entry[test.name] = (Pickled.of(expected).data, verdict.duration)
     return entry, failures
 
 
@@ -194,13 +236,20 @@ def _unusable(test: CallTest, status: str, message: str, output: Any) -> str:
 
 
 def apply_entries(
-    problem: Problem, entry: Entry, min_time_limit: float, time_factor: float, dropped: dict[str, str] | None = None
+    problem: Problem,
+    entry: Entry,
+    min_time_limit: float,
+    time_factor: float,
+    dropped: dict[str, str] | None = None,
+    splits: Sequence[str] | None = None,
 ) -> Problem:
-    """A copy of `problem` whose pending call tests take their expected output and time limit.
+    """A copy of `problem` whose pending call tests (of `splits`, default all) take their expected
+    output and time limit.
 
     Tests named in `dropped` are removed (and recorded in `meta["dropped_tests"]`).
     """
     dropped = dropped or {}
+    wanted = set(problem.tests if splits is None else splits)
 
     ref_seconds: dict[str, float] = {}
 
@@ -212,10 +261,13 @@ def apply_entries(
         expected, t_ref = entry[test.name]
         ref_seconds[test.name] = t_ref
         # Positional construction: dataclasses.replace costs ~14 us a call, 2 s on HumanEval+.
-        return CallTest(test.name, test.entry_point, test.args, expected, test.atol, test.oracle,
+        return CallTest(test.name, test.entry_point, test.args, Pickled(expected), test.atol, test.oracle,
                         max(min_time_limit, time_factor * t_ref))  # fmt: skip
 
-    tests = {split: [fill(t) for t in ts if t.name not in dropped] for split, ts in problem.tests.items()}
+    tests = {
+        split: [fill(t) for t in ts if t.name not in dropped] if split in wanted else list(ts)
+        for split, ts in problem.tests.items()
+    }
     meta = problem.meta
     if ref_seconds or dropped:
         meta = dict(meta)
@@ -231,7 +283,7 @@ def self_check(problem: Problem, entry: Entry) -> list[RefFailure]:
     bad = []
     for test in pending_tests(problem):
         if test.name in entry and test.oracle not in GROUND_TRUTH_TRANSFORMS:
-            expected = entry[test.name][0]
+            expected = Pickled(entry[test.name][0]).value
             ok, why = judge_call(dataclasses.replace(test, expected=expected), expected)
             if not ok:
                 bad.append(RefFailure(problem.task_id, test.name, why))
@@ -257,8 +309,9 @@ def save_cache(path: Path, entries: Entries) -> None:
     _atomic_write(path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def _failures_path(path: Path) -> Path:
-    return path.with_name(path.name.removesuffix(".pkl") + ".failures.json")
+def _failures_path(dataset_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
+    base = cache_file(dataset_path, cache_dir, "base")
+    return base.with_name(base.name.removesuffix(".base.pkl") + ".failures.json")
 
 
 def sandbox_fingerprint() -> str:

@@ -119,7 +119,12 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         t1 = time.perf_counter()
         used = [by_id[t] for t in dict.fromkeys(s["task_id"] for s, _ in samples)]
         filled = fill_expected(
-            used, data_path, pool=pool, min_time_limit=cfg.min_time_limit, time_factor=cfg.time_factor
+            used,
+            data_path,
+            pool=pool,
+            splits=["base"] if cfg.base_only else None,
+            min_time_limit=cfg.min_time_limit,
+            time_factor=cfg.time_factor,
         )
         by_id.update({p.task_id: p for p in filled})
         timings["ground_truth"] = time.perf_counter() - t1

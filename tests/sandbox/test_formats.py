@@ -26,7 +26,7 @@ from focalpo.sandbox import (
     execute,
 )
 from focalpo.sandbox import types as sandbox_types
-from focalpo.sandbox.wire import Opaque
+from focalpo.sandbox.wire import Opaque, Pickled
 
 # --------------------------------------------------------------------------------------------------
 # Call tests
@@ -49,6 +49,28 @@ def test_call_exact_match(pool):
     assert res.verdicts[1].message == "expected 4, got 3"
     assert res.passed is False and res.status == "wrong_answer"
     assert res.first_failure().name == "wrong"
+
+
+def test_call_pickled_expected_outputs(pool):
+    """Ground truth is kept as pickle bytes (wire.Pickled). Equal bytes pass without decoding;
+    equal values with other bytes (int vs float, shared vs copied strings) still pass through the
+    full comparison; a wrong value is a wrong answer whose message shows the decoded expected."""
+    program = (
+        "def same(n):\n    return [str(i) for i in range(n)]\n"
+        "def shared(n):\n    s = 'x' * 3\n    return [s] * n\n"
+        "def as_float(n):\n    return float(n)\n"
+        "def wrong(n):\n    return n + 1\n"
+    )
+    tests = [
+        CallTest("same", "same", (3,), expected=Pickled.of(["0", "1", "2"])),
+        CallTest("shared", "shared", (2,), expected=Pickled.of(["xxx", "xx" + "x"])),
+        CallTest("as_float", "as_float", (2,), expected=Pickled.of(2)),
+        CallTest("wrong", "wrong", (2,), expected=Pickled.of(2)),
+    ]
+    res = run_one(pool, program, tests)
+    assert statuses(res) == ["pass", "pass", "pass", "wrong_answer"]
+    assert res.verdicts[3].message == "expected 2, got 3"
+    assert sandbox_types.test_to_dict(tests[0])["expected"] == ["0", "1", "2"]
 
 
 def test_call_explicit_atol(pool):

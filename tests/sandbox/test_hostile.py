@@ -195,6 +195,24 @@ def test_safe_loads_refuses_code_running_pickles(tmp_path):
     assert sentinel.read_text() == "pwned"
 
 
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ("b'not a pickle'", "the job returned an undecodable value"),
+        ("1", "malformed call report"),  # call outputs must arrive as pickle bytes
+        ("pickle.dumps(Evil())", "the job returned an undecodable value"),  # a global outside the allow-list
+    ],
+)
+def test_forged_call_reports_are_crashes(pool, payload, message):
+    program = FRAME + (
+        "import os\n"
+        "class Evil:\n    def __reduce__(self):\n        return (os.system, ('true',))\n"
+        f"def f():\n    os.write(3, frame(('test', 0, 'ok', '', 0.0, {payload})))\n    return 1\n"
+    )
+    res = run_hostile(pool, program, [CallTest("t", "f", (), expected=1)])
+    assert statuses(res) == ["crashed"] and res.verdicts[0].message == message
+
+
 def test_forged_transfer_notice_cannot_extend_the_time_limit(pool):
     program = FRAME + (
         "import os, signal, time\n"

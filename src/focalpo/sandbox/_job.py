@@ -267,7 +267,8 @@ class _Runner:
             # Converting and sending a huge value can take longer than the call itself: tell the
             # parent the call is over, so that it measures the transfer against its own allowance.
             self.reporter.send(("ran", self.index, dt), urgent=True)
-        return code, msg, dt, to_plain(value)
+        # Sent as its own pickle, so that the parent can compare bytes before decoding anything.
+        return code, msg, dt, _dumps(to_plain(value), protocol=pickle.HIGHEST_PROTOCOL)
 
     def _assert(self, test, seconds):
         _, setup, body = test

@@ -16,7 +16,7 @@ import math
 from typing import Any, Callable
 
 from focalpo.sandbox.types import NO_EXPECTED, CallTest
-from focalpo.sandbox.wire import Opaque
+from focalpo.sandbox.wire import Opaque, Pickled
 
 # An oracle refines "exact match": (args, output, expected, atol) -> bool.
 Oracle = Callable[[tuple, Any, Any, float], bool]
@@ -106,6 +106,8 @@ def judge_call(test: CallTest, output: Any) -> tuple[bool, str]:
     if isinstance(output, Opaque) and test.oracle != "not_none":
         return False, f"returned a {output.type_name}, which is not a plain value"
     args, exp, atol = test.args, test.expected, test.atol
+    if isinstance(exp, Pickled):
+        exp = exp.value
     try:
         if test.oracle in FINAL_ORACLES:
             ok = bool(FINAL_ORACLES[test.oracle](args, output, exp, atol))

@@ -40,7 +40,7 @@ from focalpo.sandbox.types import (
     UnittestTest,
     Verdict,
 )
-from focalpo.sandbox.wire import FrameReader, safe_loads
+from focalpo.sandbox.wire import FrameReader, Pickled, safe_loads
 
 DEFAULT_PRELOAD = (
     "math", "cmath", "re", "string", "collections", "itertools", "functools", "heapq", "bisect",
@@ -83,25 +83,41 @@ def _normalise_stdout(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
 
 
-def _judge(test: TestCase, code: str, message: str, payload: Any) -> tuple[str, str]:
-    """Status and message of one reported test (trusted code)."""
+_UNDECODED = object()
+
+
+def _judge(test: TestCase, code: str, message: str, payload: Any, want_value: bool) -> tuple[str, str, Any]:
+    """Status, message and (for call tests, when needed) decoded output of one reported test.
+
+    Trusted code. A call test's output arrives as pickle bytes: equal to the expected output's
+    bytes means a pass without decoding anything; otherwise it is decoded by `safe_loads` and judged.
+    """
     if code != "ok":
-        return _CODES.get(code, Status.CRASHED), message
+        return _CODES.get(code, Status.CRASHED), message, None
     if isinstance(test, CallTest):
-        if test.expected is NO_EXPECTED:
-            return Status.PASS, ""
-        ok, why = judge_call(test, payload)
-        return (Status.PASS, "") if ok else (Status.WRONG_ANSWER, why)
+        if not isinstance(payload, bytes):
+            return Status.CRASHED, "malformed call report", None
+        exp = test.expected
+        if isinstance(exp, Pickled) and test.oracle is None and payload == exp.data and not want_value:
+            return Status.PASS, "", _UNDECODED
+        try:
+            value = safe_loads(payload)
+        except Exception:  # noqa: BLE001 - forged or corrupt bytes
+            return Status.CRASHED, "the job returned an undecodable value", None
+        if exp is NO_EXPECTED:
+            return Status.PASS, "", value
+        ok, why = judge_call(test, value)
+        return (Status.PASS, "", value) if ok else (Status.WRONG_ANSWER, why, value)
     if isinstance(test, StdioTest):
         if not (isinstance(payload, tuple) and len(payload) == 2 and isinstance(payload[0], str)):
-            return Status.CRASHED, "malformed stdout report"
+            return Status.CRASHED, "malformed stdout report", None
         text, truncated = payload
         if truncated:
-            return Status.WRONG_ANSWER, "stdout exceeded the output limit"
+            return Status.WRONG_ANSWER, "stdout exceeded the output limit", payload
         if _normalise_stdout(text) == _normalise_stdout(test.expected_stdout):
-            return Status.PASS, ""
-        return Status.WRONG_ANSWER, f"stdout differs (got {len(text)} chars)"
-    return Status.PASS, ""
+            return Status.PASS, "", payload
+        return Status.WRONG_ANSWER, f"stdout differs (got {len(text)} chars)", payload
+    return Status.PASS, "", payload
 
 
 def _describe_status(status: int) -> str:
@@ -357,12 +373,12 @@ class _Slot:
             _, i, code, message, dt, payload = msg
             if not isinstance(code, str) or not isinstance(message, str) or not isinstance(dt, (int, float)):
                 return "protocol"
-            status, why = _judge(tests[i], code, message, payload)
+            status, why, value = _judge(tests[i], code, message, payload, outputs is not None)
             if status == Status.TIMEOUT:
                 why = f"exceeded {limits.time_for(tests[i]):g}s"
             verdicts[i] = Verdict(tests[i].name, status, why, float(dt))
             if outputs is not None and code == "ok":
-                outputs[i] = payload
+                outputs[i] = value
             att.current += 1
             if limits.fail_fast and status != Status.PASS:
                 att.finished = True

@@ -19,6 +19,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
+from focalpo.sandbox.wire import Pickled
+
 
 class _NoExpected:
     """Sentinel: a call test without a known expected output (e.g. when computing ground truth)."""
@@ -103,6 +105,8 @@ def test_to_dict(test: TestCase) -> dict:
         d["args"] = list(test.args)
         if test.expected is NO_EXPECTED:
             del d["expected"]
+        elif isinstance(test.expected, Pickled):
+            d["expected"] = test.expected.value
     return d
 
 
