@@ -136,8 +136,10 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
             splits = ["base"] if cfg.base_only else list(problem.tests)
             ref = problem.meta.get("ref_seconds", {})
             for split in splits:
-                for chunk, cost in split_by_cost(problem.tests[split], ref):
-                    jobs.append(Job(program, chunk, cost=cost))
+                chunks = split_by_cost(problem.tests[split], ref)
+                group = (n, split) if len(chunks) > 1 else None  # fail-fast across the chunks
+                for chunk, cost in chunks:
+                    jobs.append(Job(program, chunk, cost=cost, group=group))
                     owners.append((n, split))
         t2 = time.perf_counter()
         results = pool.map(jobs, desc="eval" if cfg.progress else None)

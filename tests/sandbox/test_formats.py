@@ -20,6 +20,7 @@ from focalpo.sandbox import (
     AssertTest,
     CallTest,
     ExecPool,
+    ExecResult,
     Job,
     StdioTest,
     UnittestTest,
@@ -655,6 +656,24 @@ def test_map_keeps_job_order_and_matches_execute():
     sequential = [execute(j.program, j.tests, FAST, return_outputs=True) for j in jobs]
     assert [r.outputs for r in results] == [[i] for i in range(6)]
     assert [(statuses(r), r.outputs) for r in results] == [(statuses(r), r.outputs) for r in sequential]
+
+
+@pytest.mark.parametrize("fail_fast", [True, False])
+def test_jobs_of_a_failed_group_are_skipped_under_fail_fast(pool, fail_fast):
+    """Chunks of one test list share a group: once one fails, those not started are NOT_RUN."""
+    program = "def f(x):\n    return x"
+    limits = replace(FAST, fail_fast=fail_fast)
+    jobs = [
+        Job(program, [CallTest("a", "f", (1,), expected=2)], limits, cost=2.0, group="g"),  # runs first, fails
+        Job(program, [CallTest("b", "f", (1,), expected=1)], limits, cost=1.0, group="g"),
+        Job(program, [CallTest("c", "f", (1,), expected=1)], limits, cost=0.5, group="other"),
+        Job(program, [CallTest("d", "f", (1,), expected=1)], limits, cost=0.0),
+    ]
+    results = pool.map(jobs)  # one worker: jobs start in decreasing cost
+    expected_b = "not_run" if fail_fast else "pass"
+    assert [statuses(r) for r in results] == [["wrong_answer"], [expected_b], ["pass"], ["pass"]]
+    merged = ExecResult(results[1].verdicts + results[0].verdicts)
+    assert merged.status == "wrong_answer"  # a test that ran and failed outranks one not run
 
 
 def test_map_progress_bar(pool, capsys):

@@ -60,6 +60,9 @@ class Job:
     limits: Limits | None = None
     return_outputs: bool = False
     cost: float = 0.0  # estimated seconds; the pool starts costly jobs first (longest-first scheduling)
+    # Jobs that share a group are parts of one test list: under fail_fast, once one of them fails
+    # the pool skips those not yet started (their tests are NOT_RUN), as one job would have stopped.
+    group: Any = None
 
 
 class SandboxError(RuntimeError):
@@ -473,20 +476,29 @@ class ExecPool:
         it = iter(indexed)
         lock = threading.Lock()
         done: queue.Queue = queue.Queue()
+        failed_groups: set = set()
 
         def worker(slot: _Slot) -> None:
             while True:
                 with lock:
                     item = next(it, None)
+                    skip = item is not None and item[1].group is not None and item[1].group in failed_groups
                 if item is None:
                     done.put(None)
                     return
                 i, job = item
+                if skip:
+                    done.put((i, _skipped(job, slot.isolation)))
+                    continue
                 try:
-                    done.put((i, self._run_with_retry(slot, job)))
+                    result = self._run_with_retry(slot, job)
                 except BaseException as e:  # noqa: BLE001 - surfaced in the caller's thread
                     done.put(e)
                     return
+                if job.group is not None and not result.passed and (job.limits or self.limits).fail_fast:
+                    with lock:
+                        failed_groups.add(job.group)
+                done.put((i, result))
 
         threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in self._slots]
         for t in threads:
@@ -531,6 +543,11 @@ class ExecPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _skipped(job: Job, isolation: dict) -> ExecResult:
+    why = "not run: another part of this test list failed first"
+    return ExecResult([Verdict(t.name, Status.NOT_RUN, why) for t in job.tests], isolation=isolation)
 
 
 def _progress(total: int, desc: str | None):

@@ -211,10 +211,11 @@ class ExecResult:
 
     @property
     def status(self) -> str:
-        """"pass", or the status of the first test that did not pass."""
-        for v in self.verdicts:
-            if not v.passed:
-                return v.status
+        """"pass", or the status of the first test that failed (one that ran, when there is one)."""
+        failed = [v for v in self.verdicts if not v.passed]
+        ran = [v for v in failed if v.status != Status.NOT_RUN]
+        if ran or failed:
+            return (ran or failed)[0].status
         return Status.NOT_RUN if self.load_error else Status.PASS
 
     def first_failure(self) -> Verdict | None:
