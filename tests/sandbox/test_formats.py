@@ -9,6 +9,7 @@ Run: .venv/bin/python -m pytest tests/sandbox/test_formats.py -q
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import replace
 
@@ -676,11 +677,29 @@ def test_jobs_of_a_failed_group_are_skipped_under_fail_fast(pool, fail_fast):
     assert merged.status == "wrong_answer"  # a test that ran and failed outranks one not run
 
 
+def test_pool_starts_its_zygotes_in_the_background_and_closes_cleanly_before_they_are_up():
+    early = ExecPool(workers=2, limits=FAST)
+    procs = [slot.proc for slot in early._slots]
+    early.close()  # possibly before any zygote said hello
+    assert all(p.poll() is not None for p in procs)
+    with ExecPool(workers=2, limits=FAST) as pool2:
+        assert pool2.isolation["pid_namespace"] == pool2._slots[1].isolation["pid_namespace"]
+        assert all(slot.ready for slot in pool2._slots)
+
+
 def test_map_progress_bar(pool, capsys):
     jobs = [Job("def f():\n    return 1", [CallTest("t", "f", (), expected=1)]) for _ in range(3)]
     results = pool.map(jobs, desc="sandbox-progress")
     assert [r.passed for r in results] == [True] * 3
     assert "sandbox-progress" in capsys.readouterr().err
+
+
+def test_with_expected_is_an_equal_copy():
+    t = CallTest("t", "f", (1, [2]), atol=1e-3, oracle="set_eq")
+    filled = t.with_expected([1], 2.0)
+    assert filled == CallTest("t", "f", (1, [2]), [1], 1e-3, "set_eq", 2.0) and t.expected is NO_EXPECTED
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        filled.expected = 2  # still frozen
 
 
 def test_test_case_dict_round_trip():

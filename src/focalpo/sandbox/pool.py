@@ -180,13 +180,16 @@ class _Attempt:
 class _Slot:
     """One zygote process and the jobs it runs, one at a time."""
 
-    def __init__(self, index: int, network: bool, preload: Sequence[str]):
+    def __init__(self, index: int, network: bool, preload: Sequence[str], wait: bool = True):
         self.index = index
         self.config = json.dumps({"network": network, "preload": list(preload)})
-        self.isolation: dict = {}
-        self._start_zygote()
+        self.ready = False
+        self._isolation: dict = {}
+        self._spawn_zygote()
+        if wait:
+            self.wait_ready()
 
-    def _start_zygote(self) -> None:
+    def _spawn_zygote(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cmd = [sys.executable, "-m", "focalpo.sandbox.zygote", str(theirs.fileno()), str(self.index), self.config]
         self.proc = subprocess.Popen(
@@ -194,13 +197,26 @@ class _Slot:
         )
         theirs.close()
         self.sock = ours
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Wait for the zygote's hello (it isolates itself and imports the preload first)."""
+        if self.ready:
+            return
         try:
             (kind, info), _ = recv_msg(self.sock)
         except EOFError:
             raise SandboxError(f"sandbox zygote failed to start (exit code {self.proc.wait()})") from None
-        self.isolation = info
+        self._isolation, self.ready = info, True
+
+    @property
+    def isolation(self) -> dict:
+        self.wait_ready()
+        return self._isolation
 
     def close(self) -> None:
+        if not self.ready and self.proc.poll() is None:
+            self.proc.kill()  # still starting up: it holds no job, and would only fail to say hello
         try:
             self.sock.close()
         finally:
@@ -213,6 +229,7 @@ class _Slot:
     # ----------------------------------------------------------------------------------------------
 
     def run(self, job: Job, default_limits: Limits) -> ExecResult:
+        self.wait_ready()
         limits = job.limits or default_limits
         tests = list(job.tests)
         side = [_job_side(t) for t in tests]
@@ -436,7 +453,8 @@ class _Slot:
             self.close()
         except Exception:  # noqa: BLE001
             pass
-        self._start_zygote()
+        self._spawn_zygote()
+        self.wait_ready()
 
 
 class ExecPool:
@@ -456,7 +474,9 @@ class ExecPool:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.limits = limits
         self.progress = progress
-        self._slots = [_Slot(i, limits.network, preload) for i in range(self.workers)]
+        # The zygotes start side by side and in the background: the first job (or `isolation`)
+        # waits for them, so a caller can load its data meanwhile.
+        self._slots = [_Slot(i, limits.network, preload, wait=False) for i in range(self.workers)]
 
     @property
     def isolation(self) -> dict:

@@ -55,6 +55,13 @@ class CallTest:
     oracle: str | None = None  # name registered in focalpo.sandbox.oracles
     time_limit: float | None = None  # seconds; None = Limits.test_time
 
+    def with_expected(self, expected: Any, time_limit: float | None) -> "CallTest":
+        """A copy with `expected` and `time_limit` set. Ground truth does this for 10^5 tests, and
+        the frozen `__init__` (one `object.__setattr__` per field) is then most of its cost."""
+        new = object.__new__(CallTest)
+        new.__dict__.update(self.__dict__, expected=expected, time_limit=time_limit)
+        return new
+
 
 @dataclass(frozen=True)
 class AssertTest:
