@@ -185,6 +185,7 @@ class _Slot:
         self.config = json.dumps({"network": network, "preload": list(preload)})
         self.ready = False
         self._isolation: dict = {}
+        self._hello_lock = threading.Lock()  # `isolation` may be read while another thread runs a job
         self._spawn_zygote()
         if wait:
             self.wait_ready()
@@ -203,11 +204,14 @@ class _Slot:
         """Wait for the zygote's hello (it isolates itself and imports the preload first)."""
         if self.ready:
             return
-        try:
-            (kind, info), _ = recv_msg(self.sock)
-        except EOFError:
-            raise SandboxError(f"sandbox zygote failed to start (exit code {self.proc.wait()})") from None
-        self._isolation, self.ready = info, True
+        with self._hello_lock:
+            if self.ready:
+                return
+            try:
+                (kind, info), _ = recv_msg(self.sock)
+            except EOFError:
+                raise SandboxError(f"sandbox zygote failed to start (exit code {self.proc.wait()})") from None
+            self._isolation, self.ready = info, True
 
     @property
     def isolation(self) -> dict:
