@@ -327,21 +327,11 @@ def test_unittest_one_verdict_per_method(pool):
     assert "2 not less than 2" in res.verdicts[3].message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a unittest failure's message is the last traceback line (_job.py _last_line), which "
-    "for assertEqual on strings is the diff line '+ bye', not 'AssertionError: ...'",
-)
 def test_unittest_failure_message_names_the_assertion(pool):
     res = run_one(pool, UNITTEST_PROGRAM, [UnittestTest("w", UNITTEST_MODULE, "TestCases.test_wrong")])
     assert res.verdicts[0].message.startswith("AssertionError"), res.verdicts[0].message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _job.py _Runner._unittest runs `TestCase(method).run(result)` directly, so "
-    "setUpClass/setUpModule (run by TestSuite) never run: correct programs fail with AttributeError",
-)
 def test_unittest_set_up_class_runs(pool):
     module = (
         "import unittest\nclass T(unittest.TestCase):\n"
@@ -352,12 +342,6 @@ def test_unittest_set_up_class_runs(pool):
     assert statuses(res) == ["pass"], res.verdicts[0].message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unittest's TestCase.run catches every exception (bare except), including the "
-    "harness's TimeLimitExceeded and MemoryError, so a soft timeout / memory error inside a test "
-    "method is reported as 'exception' (_job.py _Runner._unittest reads result.errors)",
-)
 def test_unittest_timeout_and_memory_statuses(pool):
     module = (
         "import unittest\nclass T(unittest.TestCase):\n"

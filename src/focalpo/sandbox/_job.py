@@ -35,6 +35,7 @@ _setitimer = signal.setitimer
 _exit = os._exit
 
 PROGRAM_MODULE = "solution"  # __name__ of the program namespace (so `if __name__ == "__main__"` is off)
+TEST_MODULE = "test_module"  # __name__ of a unittest test module
 MAX_PAYLOAD = 1 << 30
 BIG_OUTPUT = 10_000  # len() above which a return value is announced before it is serialised
 
@@ -230,7 +231,7 @@ class _Runner:
         self.module = types.ModuleType(PROGRAM_MODULE)
         self.ns: dict = self.module.__dict__
         self.ns["__builtins__"] = builtins
-        self.modules: dict[str, dict] = {}
+        self.modules: dict[str, types.ModuleType] = {}
         self.output_limit = spec["limits"]["output"]
         self.reporter: _Reporter | None = None
         self.index = -1
@@ -313,28 +314,65 @@ class _Runner:
         _, module, method = test
 
         def run():
-            ns = self.modules.get(module)
-            if ns is None:
-                ns = dict(self.ns)
-                ns["__name__"] = "test_module"
-                exec(compile(module, "test_module.py", "exec"), ns)
-                self.modules[module] = ns
+            mod = self._test_module(module)
             cls_name, _, meth = method.rpartition(".")
-            case = ns[cls_name](meth)
-            result = unittest.TestResult()
-            case.run(result)
+            result = _FirstProblem()
+            # Through a TestSuite, so setUpModule/setUpClass (and their tear-downs) run too.
+            unittest.TestSuite([getattr(mod, cls_name)(meth)]).run(result)
             return result
 
         code, msg, dt, result = _timed(run, seconds)
         if code != "ok":
             return code, msg, dt, None
-        if result.errors:
-            return "exception", _last_line(result.errors[0][1]), dt, None
-        if result.failures:
-            return "fail", _last_line(result.failures[0][1]), dt, None
+        if result.problem is not None:
+            kind, exc = result.problem
+            code = _code_of(exc)
+            return ("fail" if kind == "fail" and code == "exception" else code), _describe(exc), dt, None
+        if result.skipped:
+            # A skip can come from the program (raise unittest.SkipTest): it is not a pass.
+            return "exception", f"SkipTest: {str(result.skipped[0][1])[:300]}", dt, None
         if result.testsRun != 1:
             return "exception", f"test method {method} did not run", dt, None
         return "ok", "", dt, None
+
+    def _test_module(self, source: str) -> types.ModuleType:
+        """The test module, run once per job in a namespace that starts as a copy of the program's;
+        registered in sys.modules so that unittest finds its setUpModule."""
+        mod = self.modules.get(source)
+        if mod is None:
+            mod = types.ModuleType(TEST_MODULE)
+            mod.__dict__.update({k: v for k, v in self.ns.items() if k not in ("__name__", "__spec__")})
+            sys.modules[TEST_MODULE] = mod
+            exec(compile(source, TEST_MODULE + ".py", "exec"), mod.__dict__)
+            self.modules[source] = mod
+        return mod
+
+
+class _FirstProblem(unittest.TestResult):
+    """A TestResult that keeps the first error or failure as the exception itself, so that the
+    harness's own TimeLimitExceeded / MemoryError (which unittest's bare `except:` records as an
+    error) keep their meaning, and the message is 'Class: first line', not a traceback's tail."""
+
+    def __init__(self):
+        super().__init__()
+        self.problem: tuple[str, BaseException] | None = None
+
+    def _note(self, kind: str, err) -> None:
+        if self.problem is None:
+            self.problem = (kind, err[1])
+
+    def addError(self, test, err):
+        self._note("error", err)
+        super().addError(test, err)
+
+    def addFailure(self, test, err):
+        self._note("fail", err)
+        super().addFailure(test, err)
+
+    def addSubTest(self, test, subtest, err):
+        if err is not None:
+            self._note("fail" if issubclass(err[0], test.failureException) else "error", err)
+        super().addSubTest(test, subtest, err)
 
 
 def _is_big(value) -> bool:
@@ -342,11 +380,6 @@ def _is_big(value) -> bool:
         return type(value) in (list, tuple, str, bytes, dict, set, frozenset) and len(value) > BIG_OUTPUT
     except Exception:  # noqa: BLE001
         return False
-
-
-def _last_line(traceback_text: str) -> str:
-    lines = [ln for ln in traceback_text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "unittest failure"
 
 
 def run_job(spec: dict, result_fd: int = 3) -> None:
