@@ -1,0 +1,322 @@
+"""Preference pair records: one tokenizer-free JSONL line per (prompt, chosen, rejected) with its regions.
+
+    >>> p = PreferencePair("def f():\\n", "    return 1\\n", "    return 2\\n",
+    ...                    chosen_spans=((4, 13),), rejected_spans=((4, 13),))
+    >>> PreferencePair.from_json(p.to_json()) == p
+    True
+
+A record is TRL-compatible (`prompt`, `chosen`, `rejected`: strings, or TRL's conversational form, a
+list of {role, content} messages for the prompt and a list holding one assistant message for each
+completion) plus the localisation, as character offsets into the completion *text* (the assistant
+content in the conversational form):
+
+- `chosen_spans`, `rejected_spans`: sorted, disjoint [start, end) spans; for LCS localisation these
+  are Target-DPO's D+ and D- (arXiv 2503.02783, Algorithm 1).
+- `prefix_len`, `chosen_suffix_start`, `rejected_suffix_start`: Focused-DPO's common prefix
+  `chosen[:prefix_len] == rejected[:prefix_len]` and common suffix `chosen[chosen_suffix_start:] ==
+  rejected[rejected_suffix_start:]` (arXiv 2502.11475); what lies between is the error-prone middle.
+- `meta`: free JSON object (localiser, source line, ranks, ...).
+
+Localisation fields are optional (None = not localised); the schemes in `focalpo.weights` that need
+them say so. I/O: `read_pairs(path)` (JSONL, optionally .gz), `write_pairs(path, pairs)` (atomic:
+temp file then rename; refuses to replace a file unless `overwrite=True`), `PairWriter` (append one
+record per line and flush, for resumable pipelines). Every error a user can hit names file:line and
+field: "pairs.jsonl:7: field 'rejected_spans': span [9, 4) has start > end".
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+Messages = list  # list[dict[str, str]]: TRL's conversational form
+Text = Union[str, Messages]
+Spans = tuple[tuple[int, int], ...]
+
+REQUIRED = ("prompt", "chosen", "rejected")
+LOCALISATION = ("chosen_spans", "rejected_spans", "prefix_len", "chosen_suffix_start", "rejected_suffix_start")
+FIELDS = REQUIRED + LOCALISATION + ("meta",)
+
+
+def completion_text(completion: Text) -> str:
+    """The text that spans index: the string itself, or the content of the single assistant message."""
+    return completion if isinstance(completion, str) else completion[0]["content"]
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One preference pair and its regions (character offsets into the completion texts)."""
+
+    prompt: Text
+    chosen: Text
+    rejected: Text
+    chosen_spans: Spans | None = None
+    rejected_spans: Spans | None = None
+    prefix_len: int | None = None
+    chosen_suffix_start: int | None = None
+    rejected_suffix_start: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        # Spans arrive as JSON lists; keep them hashable and comparable as tuples.
+        for name in ("chosen_spans", "rejected_spans"):
+            spans = getattr(self, name)
+            if spans is not None:
+                object.__setattr__(self, name, tuple((int(s), int(e)) for s, e in spans))
+
+    @property
+    def chosen_text(self) -> str:
+        return completion_text(self.chosen)
+
+    @property
+    def rejected_text(self) -> str:
+        return completion_text(self.rejected)
+
+    @property
+    def is_conversational(self) -> bool:
+        return not isinstance(self.prompt, str)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; localisation fields that are None are left out."""
+        out: dict[str, Any] = {"prompt": self.prompt, "chosen": self.chosen, "rejected": self.rejected}
+        for name in LOCALISATION:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = [list(s) for s in value] if name.endswith("_spans") else value
+        if self.meta:
+            out["meta"] = self.meta
+        return out
+
+    @classmethod
+    def from_json(cls, record: Any, *, where: str = "<pair>") -> PreferencePair:
+        """Validate `record` (a decoded JSON object) and build the pair; errors start with `where`."""
+        check_record(record, where)
+        return cls(**{k: record[k] for k in FIELDS if k in record})
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+
+
+def _fail(where: str, name: str, message: str) -> None:
+    raise ValueError(f"{where}: field {name!r}: {message}")
+
+
+def _check_messages(value: Any, where: str, name: str) -> None:
+    if not value or not all(isinstance(m, dict) for m in value):
+        _fail(where, name, "a conversational value must be a non-empty list of {role, content} objects")
+    for i, m in enumerate(value):
+        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            _fail(where, name, f"message {i} needs string 'role' and 'content'")
+
+
+def _check_text(record: dict, where: str, name: str) -> None:
+    if name not in record:
+        _fail(where, name, "missing")
+    value = record[name]
+    conversational = not isinstance(record["prompt"], str)
+    if isinstance(value, str) and not conversational:
+        return
+    if isinstance(value, str):
+        _fail(where, name, "is a string but 'prompt' is a list of messages; use one form for all three")
+    if not isinstance(value, list):
+        _fail(where, name, f"must be a string or a list of messages, got {type(value).__name__}")
+    if not conversational:
+        _fail(where, name, "is a list of messages but 'prompt' is a string; use one form for all three")
+    _check_messages(value, where, name)
+    if name != "prompt" and (len(value) != 1 or value[0]["role"] != "assistant"):
+        _fail(where, name, "a conversational completion must be a list of exactly one assistant message")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_spans(value: Any, length: int, where: str, name: str) -> None:
+    if not isinstance(value, (list, tuple)):
+        _fail(where, name, f"must be a list of [start, end] pairs, got {type(value).__name__}")
+    prev_end = 0
+    for span in value:
+        if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(_is_int(x) for x in span)):
+            _fail(where, name, f"{span!r} is not an [start, end] pair of integers")
+        start, end = span
+        if start > end:
+            _fail(where, name, f"span [{start}, {end}) has start > end")
+        if start < 0 or end > length:
+            _fail(where, name, f"span [{start}, {end}) is out of range for a completion of {length} characters")
+        if start < prev_end:
+            _fail(where, name, f"span [{start}, {end}) overlaps or precedes the previous span (ending at {prev_end})")
+        prev_end = end
+
+
+def _check_boundaries(record: dict, chosen: str, rejected: str, where: str) -> None:
+    names = ("prefix_len", "chosen_suffix_start", "rejected_suffix_start")
+    present = [n for n in names if record.get(n) is not None]
+    if not present:
+        return
+    for n in names:
+        if record.get(n) is None:
+            _fail(where, n, f"missing while {present[0]!r} is set; the three boundaries go together")
+        if not _is_int(record[n]):
+            _fail(where, n, f"must be an integer, got {type(record[n]).__name__}")
+    p, cs, rs = (record[n] for n in names)
+    if not 0 <= p <= min(cs, rs):
+        _fail(where, "prefix_len", f"{p} must lie in [0, min(chosen_suffix_start, rejected_suffix_start)]")
+    if cs > len(chosen) or rs > len(rejected):
+        bad = "chosen_suffix_start" if cs > len(chosen) else "rejected_suffix_start"
+        _fail(where, bad, f"{record[bad]} is beyond the end of the completion")
+    if chosen[:p] != rejected[:p]:
+        _fail(where, "prefix_len", f"chosen and rejected differ within their first {p} characters")
+    if chosen[cs:] != rejected[rs:]:
+        _fail(where, "chosen_suffix_start", "chosen[chosen_suffix_start:] != rejected[rejected_suffix_start:]")
+
+
+def check_record(record: Any, where: str) -> None:
+    """Raise ValueError "<where>: field 'x': ..." unless `record` is a valid pair record."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    unknown = sorted(set(record) - set(FIELDS))
+    if unknown:
+        _fail(where, unknown[0], f"unknown field (known: {', '.join(FIELDS)}); put extra data in 'meta'")
+    if "prompt" not in record:
+        _fail(where, "prompt", "missing")
+    for name in REQUIRED:
+        _check_text(record, where, name)
+    chosen, rejected = completion_text(record["chosen"]), completion_text(record["rejected"])
+    for name, text in (("chosen_spans", chosen), ("rejected_spans", rejected)):
+        if record.get(name) is not None:
+            _check_spans(record[name], len(text), where, name)
+    _check_boundaries(record, chosen, rejected, where)
+    if not isinstance(record.get("meta", {}), dict):
+        _fail(where, "meta", f"must be an object, got {type(record['meta']).__name__}")
+
+
+# --------------------------------------------------------------------------------------------------
+# I/O
+
+
+def _open_text(path: Path, mode: str):
+    return gzip.open(path, mode + "t", encoding="utf-8") if path.suffix == ".gz" else open(path, mode, encoding="utf-8")
+
+
+def iter_json_rows(path: str | os.PathLike) -> Iterator[tuple[str, Any]]:
+    """(where, decoded row) for each row of a JSONL file (.gz too) or a .json file holding a list.
+
+    `where` is "file:line" for JSONL and "file[i]" for a JSON list; blank JSONL lines are skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.name.endswith((".json", ".json.gz")):
+        yield from _iter_json_list(path)
+        return
+    with _open_text(path, "r") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{lineno}", json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+
+
+def _iter_json_list(path: Path) -> Iterator[tuple[str, Any]]:
+    with _open_text(path, "r") as f:
+        try:
+            rows = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: a .json file must hold a list of rows, got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        yield f"{path}[{i}]", row
+
+
+def read_pairs(path: str | os.PathLike) -> list[PreferencePair]:
+    """All pair records of a JSONL file (.gz too), validated; errors name file:line and field."""
+    return [PreferencePair.from_json(row, where=where) for where, row in iter_json_rows(path)]
+
+
+def _line(pair: PreferencePair) -> str:
+    return json.dumps(pair.to_json(), ensure_ascii=False) + "\n"
+
+
+def write_pairs(path: str | os.PathLike, pairs: Iterable[PreferencePair], *, overwrite: bool = False) -> int:
+    """Write `pairs` as JSONL atomically (temp file in the same folder, then rename); returns the count.
+
+    Refuses an existing `path` unless `overwrite`; a crash leaves the old file (or none) in place.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            for pair in pairs:
+                f.write(_line(pair))
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+class PairWriter:
+    """Append pair records to a JSONL file, one `write` call and flush per record (resumable pipelines).
+
+        with PairWriter("pairs.jsonl") as w:
+            w.write(pair)
+
+    Existing records are kept. A torn last line (a crash mid-record: the file does not end in a
+    newline) is cut off on open, with a warning naming the file and line, so the next record starts
+    on a fresh line.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, fsync: bool = False):
+        self.path = Path(path)
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _cut_torn_tail(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, pair: PreferencePair) -> None:
+        data = _line(pair).encode("utf-8")
+        os.write(self._fd, data)  # one O_APPEND write per record: lines never interleave
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> PairWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _cut_torn_tail(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    lineno = data.count(b"\n", 0, keep) + 1
+    warnings.warn(f"{path}:{lineno}: dropping a torn last record ({len(data) - keep} bytes without a newline)")
+    with open(path, "r+b") as f:
+        f.truncate(keep)
