@@ -121,9 +121,9 @@ def leftover_processes(uids: set[int], marker: str | None = None) -> list[Proc]:
 
 
 def job_uids(pool: ExecPool) -> set[int]:
-    """The uids jobs of `pool` run as (one per slot: base + slot), or {} without a uid switch."""
-    base = pool.isolation.get("job_uid")
-    return set() if base is None else {base + i for i in range(pool.workers)}
+    """The uids jobs of `pool` run as (one per slot: base + zygote PID), or {} without a uid switch."""
+    uids = {slot.isolation.get("job_uid") for slot in pool._slots}
+    return set() if None in uids else uids
 
 
 def assert_no_leftovers(pool: ExecPool, marker: str | None = None) -> None:

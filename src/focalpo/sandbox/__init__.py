@@ -18,11 +18,13 @@ continues with the next test.
 What is isolated (as root on Linux; `ExecPool.isolation` / `ExecResult.isolation` report what
 was actually in force, with notes on what was not):
 - processes: each job is PID 1 of its own PID namespace, so when it ends or is killed every
-  process it started dies with it, `setsid` daemons included; it cannot see or signal anything
-  outside. Without namespaces, a child subreaper kills leftovers instead.
+  process it started dies with it, `setsid` daemons included; it cannot signal anything outside,
+  and /proc (mounted with `hidepid=2`) shows it only its own processes. Without namespaces, a
+  child subreaper kills leftovers instead.
 - network: the zygote lives in a new network namespace with no interfaces; jobs cannot connect
   anywhere, loopback included (`Limits(network=True)` keeps the host network).
-- files: jobs run as an unprivileged uid of their slot in a fresh working directory (also HOME
+- files: jobs run as an unprivileged uid of their own (one per live zygote, so pools never share
+  one) in a fresh working directory (also HOME
   and TMPDIR) that is removed afterwards. /tmp, /var/tmp and /dev/shm are private to the slot
   (writable, emptied after every job), so nothing a job writes reaches the host or the next job.
   Directories an unprivileged user could not enter (e.g. /root, where pyenv lives) are covered by
@@ -41,7 +43,10 @@ What is NOT isolated:
   rewritten so that program-defined objects cannot fake `==` or truth, and printed text, exit
   codes, `sys.exit`/`os._exit` and killing the parent can never yield a pass, but a program that
   deliberately writes forged frames to its result pipe can fake those verdicts (call and stdio
-  tests are immune: their verdicts are computed in the parent);
+  tests are immune: their verdicts are computed in the parent); unittest assertions such as
+  `assertEqual` still use the program objects' `__eq__`, and a program can patch `unittest`;
+- time: a program that forges a "big value follows" notice gets at most its test's allowance
+  again before its bytes must flow (never more compute than 2x its limit plus grace);
 - not as root (or where namespaces are refused): no PID/network/mount namespaces and no uid
   switch; jobs still get rlimits, a fresh directory, a scrubbed environment and leftover killing,
   and the report says that the network is NOT disabled.

@@ -22,7 +22,8 @@ MS_PRIVATE = 1 << 18
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 
-JOB_UID_BASE = 0x3C000  # 245760: far from distribution-managed uid ranges
+JOB_UID_BASE = 0x3C000  # 245760: far from distribution-managed uid ranges (+ the zygote's PID)
+MS_NOEXEC = 0x8
 JOBS_ROOT = "/tmp/focalpo-jobs"
 
 _libc = None
@@ -62,6 +63,7 @@ class IsolationReport:
     network_disabled: bool = False  # jobs see no network interface
     private_tmp: bool = False  # /tmp, /var/tmp, /dev/shm are private and not writable by jobs
     job_uid: int | None = None  # jobs run as this unprivileged uid (None: as the caller)
+    processes_hidden: bool = False  # jobs see only their own processes in /proc
     subreaper: bool = False  # orphans of a job are re-parented to the zygote and killed
     notes: list[str] = field(default_factory=list)
 
@@ -87,7 +89,9 @@ def setup_zygote(slot: int, network: bool) -> tuple[IsolationReport, int | None]
         flags = 0
     if flags & CLONE_NEWNS:
         _private_tmp(rep)
-    rep.job_uid = JOB_UID_BASE + slot
+    # One uid per live zygote (its PID is unique while it lives): jobs of different pools, in this
+    # or any other process, never share a uid, so never an RLIMIT_NPROC budget or a kill target.
+    rep.job_uid = JOB_UID_BASE + os.getpid()
     pid_ns_fd = None
     try:
         pid_ns_fd = os.open("/proc/self/ns/pid", os.O_RDONLY)
@@ -165,9 +169,21 @@ def _private_tmp(rep: IsolationReport) -> None:
                 _SCRATCH_DEVICES[d] = os.stat(d).st_dev
         os.makedirs(JOBS_ROOT, mode=0o711, exist_ok=True)
         rep.private_tmp = True
+        _hide_processes(rep)
         rep.notes += [f"masked {m}" for m in masks if m not in SCRATCH_DIRS]
     except OSError as e:
         rep.notes.append(f"private /tmp unavailable ({e}); jobs may write to world-writable dirs")
+
+
+def _hide_processes(rep: IsolationReport) -> None:
+    """A /proc of our own with `hidepid=2`: a job (an unprivileged uid of its own) sees only its
+    own processes, not the host's or their command lines. Once per zygote, so it costs jobs nothing
+    (a per-job mount namespace with a fresh /proc cost ~1 ms a job)."""
+    try:
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+        rep.processes_hidden = True
+    except OSError as e:
+        rep.notes.append(f"could not mount /proc with hidepid=2 ({e}); jobs can list host processes")
 
 
 _SCRATCH_DEVICES: dict[str, int] = {}  # scratch dir -> st_dev of the tmpfs this zygote mounted there

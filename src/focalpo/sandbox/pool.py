@@ -426,6 +426,8 @@ class _Slot:
         if not att.loaded:
             if att.stop_reason == "timeout":
                 st, why = Status.TIMEOUT, f"program load exceeded {limits.load_time:g}s"
+            elif att.stop_reason == "protocol":
+                st, why = Status.CRASHED, "the job wrote an invalid result frame while loading"
             else:
                 st, why = Status.CRASHED, "program " + (_describe_status(status) if status and status > 0 else "vanished") + " while loading"
             res.load_error = why
