@@ -2,6 +2,8 @@
 
     focalpo eval --benchmark humaneval+ --samples samples.jsonl [--out results.json] [--workers N]
     focalpo eval --benchmark humaneval+ --canonical          # the reference solutions as samples
+    focalpo localize --in trl.jsonl --method lcs --out pairs.jsonl   # D+/D- or prefix/suffix regions
+    focalpo train --model PATH --data pairs.jsonl --scheme target-rpo --output runs/a [key=value ...]
 
 Each command imports its machinery lazily, so `focalpo --help` stays instant.
 """
@@ -75,10 +77,76 @@ def _cmd_eval(args) -> int:
     return 0
 
 
+def _add_localize(sub) -> None:
+    p = sub.add_parser("localize", help="TRL prompt/chosen/rejected rows -> pair records with D+/D- or prefix/suffix spans")
+    p.add_argument("--in", dest="in_path", required=True, help="TRL preference rows: .jsonl, .jsonl.gz or a .json list")
+    p.add_argument("--out", required=True, help="pair records (JSONL)")
+    p.add_argument("--method", choices=["lcs", "prefix-suffix"], default="lcs", help="Target-DPO LCS lines or Focused-DPO prefix/suffix")
+    p.add_argument("--unit", choices=["line", "char"], default="line", help="prefix/suffix granularity")
+    p.add_argument("--refine", action="store_true", help="lcs: narrow changed lines to the differing words")
+    p.add_argument("--no-fences", action="store_true", help="lcs: compare whole texts, not the fenced code")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=_cmd_localize)
+
+
+def _cmd_localize(args) -> int:
+    from focalpo.localize import localize_file
+
+    stats = localize_file(
+        args.in_path, args.out, method=args.method, overwrite=args.overwrite,
+        unit=args.unit, refine=args.refine, fenced=not args.no_fences,
+    )  # fmt: skip
+    print(stats.summary(args.method, args.out))
+    return 0
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="preference-train a policy with the token-weighted DPO loss (transformers.Trainer)",
+        description="Flags and key=value overrides (any TrainConfig field, e.g. warmup_ratio=0.03 "
+        "scheme_options.w_focused=2 training_args.optim=adamw_torch) override the --config recipe.",
+    )
+    p.add_argument("--model", help="policy: local HF model directory")
+    p.add_argument("--ref-model", help="reference model (default: the initial policy)")
+    p.add_argument("--data", help="pairs JSONL (focalpo.pairs) or pre-weighted examples JSONL")
+    p.add_argument("--scheme", help="weight scheme: dpo, rpo, focused, target, target-rpo, ... (default dpo)")
+    p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
+    p.add_argument("--config", help="YAML recipe (e.g. configs/target_dpo.yaml)")
+    p.add_argument("--beta", type=float)
+    p.add_argument("--alpha", type=float, help="weight of the NLL term of rpo / target-rpo (default 1.0)")
+    p.add_argument("--loss-type", help="sigmoid (default), ipo, hinge")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--per-device-batch-size", type=int)
+    p.add_argument("--reference", choices=["precompute", "live"], help="reference log-probs: cached once, or a live frozen model")
+    p.add_argument("--lora", action="store_true", default=None, help="train a LoRA adapter (reference = adapter disabled)")
+    p.add_argument("--report-to", help="comma-separated: tensorboard, wandb, none")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in --output")
+    p.add_argument("--overwrite", action="store_true", default=None, help="reuse a non-empty --output (drops its checkpoints and metrics)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from focalpo.train.config import TrainConfig, load_config
+    from focalpo.train.run import train
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "overrides")}
+    cfg = load_config(TrainConfig, args.config, args.overrides, flags=flags)
+    result = train(cfg)
+    if result.is_main_process:
+        print(f"trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in {result.output}, "
+              f"metrics in {result.metrics}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focalpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_eval(sub)
+    _add_localize(sub)
+    _add_train(sub)
     return parser
 
 

@@ -1,0 +1,308 @@
+"""Train a policy with the token-weighted preference loss: the engine behind `focalpo train`.
+
+    focalpo train --model PATH --data pairs.jsonl --scheme target-rpo --beta 0.1 --output runs/a
+    accelerate launch --config_file configs/accelerate/zero3.yaml -m focalpo.cli train --config configs/target_dpo.yaml ...
+
+or from Python: `train(load_config(TrainConfig, "configs/target_dpo.yaml", ["model=...", ...]))`.
+
+Steps: read pairs (`focalpo.pairs.read_pairs`) and turn them into weighted token examples with the
+scheme (`focalpo.weights.build_weighted_examples`) — or read a JSONL of such examples directly —;
+load the policy (optionally wrapped in a LoRA adapter); get the reference log-probs (precomputed
+once and cached, or a live frozen model, or the adapter-disabled policy); train with
+`WeightedPreferenceTrainer`; save the final model (LoRA: the adapter) and tokenizer in `output`.
+`output/train_config.yaml` is the resolved config (also copied into every checkpoint),
+`output/metrics.jsonl` has one record per logged step.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from focalpo.train.config import ConfigError, TrainConfig, dump_config
+
+CONFIG_NAME = "train_config.yaml"
+METRICS_NAME = "metrics.jsonl"
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output: Path
+    metrics: Path
+    global_step: int
+    train_loss: float
+    is_main_process: bool = True
+
+
+# --------------------------------------------------------------------------------------------------
+# Output directory
+
+
+def prepare_output(cfg: TrainConfig, *, clear: bool = True) -> str | None:
+    """Check (and with `overwrite` and `clear`, clear) the output directory; the checkpoint to resume from."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out = Path(cfg.output)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: output exists and is not a directory")
+    busy = out.is_dir() and any(out.iterdir())
+    if cfg.resume:
+        return get_last_checkpoint(str(out)) if busy else None
+    if busy and not cfg.overwrite:
+        raise FileExistsError(
+            f"{out}: output directory is not empty; pass --overwrite to replace its checkpoints and metrics, "
+            "or --resume to continue from its last checkpoint"
+        )
+    if busy and clear:  # only what a new run would otherwise mix with: old checkpoints and appended metrics
+        for ckpt in out.glob("checkpoint-*"):
+            shutil.rmtree(ckpt)
+        (out / METRICS_NAME).unlink(missing_ok=True)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def _first_record(path: Path) -> dict | None:
+    from focalpo.pairs import iter_json_rows
+
+    for _, row in iter_json_rows(path):
+        return row
+    return None
+
+
+def read_weighted_examples(path: str | Path) -> list[dict]:
+    """Pre-weighted examples (the output of focalpo.weights, one JSON object per line), checked."""
+    from focalpo.pairs import iter_json_rows
+    from focalpo.train.collate import check_example
+
+    out = []
+    for where, row in iter_json_rows(path):
+        if not isinstance(row, dict):
+            raise ValueError(f"{where}: expected a JSON object")
+        row = {**row, "_line": where}
+        check_example(row)  # errors start with "file:line"
+        out.append(row)
+    return out
+
+
+def load_examples(cfg: TrainConfig, tokenizer) -> list[dict]:
+    """Weighted token examples of `cfg.data`: built with the scheme from pairs, or read as they are."""
+    path = Path(cfg.data)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: data file not found")
+    first = _first_record(path)
+    if first is None:
+        raise ValueError(f"{path}: no records")
+    if isinstance(first, dict) and "chosen_input_ids" in first:
+        examples = read_weighted_examples(path)
+    else:
+        from focalpo.pairs import read_pairs
+        from focalpo.weights import build_weighted_examples
+
+        examples = build_weighted_examples(
+            read_pairs(path), tokenizer, cfg.scheme, max_length=cfg.max_length,
+            max_prompt_length=cfg.max_prompt_length, seed=cfg.seed, **cfg.scheme_options,
+        )
+    if cfg.max_length is not None:  # as TRL: a prompt that fills max_length leaves no completion token
+        examples = [ex for ex in examples if len(ex["prompt_input_ids"]) < cfg.max_length]
+    if not examples:
+        raise ValueError(f"{path}: no usable examples (every prompt is longer than max_length={cfg.max_length})")
+    return examples
+
+
+def wants_nll(examples: Sequence[dict], where: str) -> bool:
+    flags = {bool(ex.get("nll", False)) for ex in examples}
+    if len(flags) > 1:
+        raise ValueError(f"{where}: field 'nll' differs between examples; one scheme per run")
+    return flags.pop()
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+def _load_model(path: str, dtype: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"field 'dtype': expected one of {', '.join(DTYPES)}, got {dtype!r}")
+    return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+
+
+def _disable_dropout(model) -> None:
+    import torch
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+
+
+def _wrap_lora(model, cfg: TrainConfig):
+    from peft import LoraConfig, get_peft_model
+
+    target = cfg.lora_target_modules or "all-linear"
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=target, task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
+
+
+def _precompute(cfg: TrainConfig, policy, examples, collator) -> list[dict]:
+    """Examples carrying Σ w log π_ref, from the cache or computed with the reference."""
+    import torch
+
+    from focalpo.train.reference import (
+        attach_reference, default_cache_dir, model_fingerprint, precompute_reference_logps, reference_cache_key,
+    )
+
+    ref = _load_model(cfg.ref_model, cfg.dtype) if cfg.ref_model else policy
+    if ref is not policy and cfg.disable_dropout:
+        _disable_dropout(ref)
+    settings = {"max_length": cfg.max_length, "bf16": cfg.bf16}
+    key = reference_cache_key(model_fingerprint(ref), examples, settings)
+    cache_file = Path(cfg.ref_cache_dir or default_cache_dir()) / f"{key}.pt"
+    values = precompute_reference_logps(
+        ref, examples, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
+        cache_file=cache_file, autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
+    )
+    if ref is not policy:
+        ref.to("cpu")
+        del ref
+    return attach_reference(examples, values)
+
+
+def _gradient_accumulation(cfg: TrainConfig) -> int:
+    if cfg.global_batch_size is None:
+        return cfg.gradient_accumulation_steps
+    from accelerate import PartialState
+
+    per_step = cfg.per_device_batch_size * PartialState().num_processes
+    if cfg.global_batch_size % per_step:
+        raise ConfigError(
+            f"field 'global_batch_size': {cfg.global_batch_size} is not a multiple of per_device_batch_size x "
+            f"processes = {per_step}"
+        )
+    return cfg.global_batch_size // per_step
+
+
+def training_arguments(cfg: TrainConfig):
+    from transformers import TrainingArguments
+
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise ConfigError(f"field 'warmup_ratio': expected 0 <= value < 1, got {cfg.warmup_ratio}")
+    kwargs = dict(
+        output_dir=cfg.output, per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=_gradient_accumulation(cfg), learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
+        num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, bf16=cfg.bf16,
+        seed=cfg.seed, report_to=cfg.report_to,
+        remove_unused_columns=False, disable_tqdm=not cfg.progress, use_cpu=_wants_cpu(cfg),
+        dataloader_pin_memory=_has_accelerator(),
+    )
+    if cfg.gradient_checkpointing:  # transformers 5 renamed it; the old name warns
+        fields = TrainingArguments.__dataclass_fields__
+        kwargs["activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"] = True
+    try:
+        return TrainingArguments(**{**kwargs, **cfg.training_args})
+    except TypeError as e:
+        raise ConfigError(f"field 'training_args': {e}") from None
+
+
+def _wants_cpu(cfg: TrainConfig) -> bool:
+    """Train on CPU: asked for (`training_args.use_cpu`, ACCELERATE_USE_CPU) or no accelerator is visible.
+
+    Saying so explicitly matters twice: several processes (torchrun / accelerate launch) then use gloo
+    instead of staying independent, and bf16 autocast is allowed on CPU.
+    """
+    from accelerate.utils import parse_flag_from_env
+
+    return bool(cfg.training_args.get("use_cpu")) or parse_flag_from_env("ACCELERATE_USE_CPU") or not _has_accelerator()
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    xpu = hasattr(torch, "xpu") and torch.xpu.is_available()
+    return torch.cuda.is_available() or xpu or torch.backends.mps.is_available()
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry point
+
+
+def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
+    """Run one training as configured; `callbacks` are extra TrainerCallbacks (tests use them to stop early)."""
+    for name in ("model", "data", "output"):
+        if not getattr(cfg, name):
+            raise ConfigError(f"field {name!r} is required (flag --{name} or {name}: in the recipe)")
+    if cfg.reference not in ("precompute", "live"):
+        raise ConfigError(f"field 'reference': expected 'precompute' or 'live', got {cfg.reference!r}")
+    from focalpo.train.losses import PREFERENCE_LOSSES
+
+    if cfg.loss_type not in PREFERENCE_LOSSES:
+        raise ConfigError(f"field 'loss_type': unknown {cfg.loss_type!r}; known: {', '.join(sorted(PREFERENCE_LOSSES))}")
+    from accelerate import PartialState
+    from transformers import AutoTokenizer, set_seed
+
+    from focalpo.train.collate import PreferenceCollator
+    from focalpo.train.trainer import (
+        ConfigSnapshotCallback, LossSettings, MetricsCallback, WeightedPreferenceTrainer,
+    )
+
+    state = PartialState(cpu=_wants_cpu(cfg))  # first use fixes the process group for everyone after
+    resume_from = prepare_output(cfg, clear=state.is_main_process)
+    out = Path(cfg.output)
+    if state.is_main_process:
+        dump_config(cfg, out / CONFIG_NAME)
+    state.wait_for_everyone()
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    examples = load_examples(cfg, tokenizer)
+    nll = wants_nll(examples, cfg.data)
+    collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
+
+    set_seed(cfg.seed)  # before any adapter initialisation
+    policy = _load_model(cfg.model, cfg.dtype)
+    policy.config.pad_token_id = tokenizer.pad_token_id
+    if cfg.disable_dropout:
+        _disable_dropout(policy)
+    ref_model = None
+    if cfg.reference == "precompute":
+        examples = _precompute(cfg, policy, examples, collator)
+    elif cfg.ref_model:
+        ref_model = _load_model(cfg.ref_model, cfg.dtype)
+    elif not cfg.lora:
+        ref_model = copy.deepcopy(policy)  # the initial policy, frozen
+    if ref_model is not None and cfg.disable_dropout:
+        _disable_dropout(ref_model)
+    if cfg.lora:
+        policy = _wrap_lora(policy, cfg)
+        if cfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad (frozen embeddings)
+            policy.enable_input_require_grads()
+
+    trainer = WeightedPreferenceTrainer(
+        model=policy, args=training_arguments(cfg), data_collator=collator, train_dataset=examples,
+        processing_class=tokenizer, ref_model=ref_model,
+        loss=LossSettings(beta=cfg.beta, loss_type=cfg.loss_type, nll=nll, alpha=cfg.alpha),
+        callbacks=[MetricsCallback(out / METRICS_NAME), ConfigSnapshotCallback(out / CONFIG_NAME), *callbacks],
+    )
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    trainer.save_model(str(out))
+    trainer.save_state()
+    return TrainResult(out, out / METRICS_NAME, trainer.state.global_step, float(result.training_loss),
+                       trainer.is_world_process_zero())
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The records of a metrics.jsonl."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,143 @@
+"""`WeightedPreferenceTrainer`: transformers.Trainer with the token-weighted preference loss.
+
+    trainer = WeightedPreferenceTrainer(model=policy, args=training_args, data_collator=PreferenceCollator(...),
+                                        train_dataset=examples, loss=LossSettings(beta=0.1), ref_model=None,
+                                        callbacks=[MetricsCallback("run/metrics.jsonl")])
+    trainer.train()
+
+Only `compute_loss` (and `log`, to add the pair metrics to every logged step) is overridden, so
+DeepSpeed/FSDP, gradient checkpointing, mixed precision, checkpoints, resumption and `report_to`
+are the ecosystem's. The reference log-probs come from, in this order: the batch
+(`ref_chosen_logps`, precomputed), a frozen `ref_model`, or the policy with its LoRA adapter
+disabled. Loss = mean_b L_b (+ α · chosen NLL token mean when `nll`), as TRL 1.16's DPOTrainer with
+`loss_type=["sigmoid", "sft"]`, `loss_weights=[1, α]`.
+
+Logged per step (averaged over the accumulated micro-batches, gathered over processes):
+`rewards/chosen`, `rewards/rejected`, `rewards/accuracies`, `rewards/margins`, `logps/chosen`,
+`logps/rejected` (weighted sums), `nll` (chosen token mean, logged even when not trained on), and
+`tokens/weighted_fraction` (share of completion tokens with w ≠ 0).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from focalpo.train.losses import chosen_nll, nll_token_mean, preference_loss
+from focalpo.train.reference import batch_token_logps, is_peft_model, reference_pair_logps, weighted_pair_logps
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """What `compute_loss` computes: the loss type of PREFERENCE_LOSSES, β, and the α·NLL term."""
+
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+    nll: bool = False
+    alpha: float = 1.0
+
+
+class WeightedPreferenceTrainer(Trainer):
+    """Trainer whose loss is the weighted preference loss of focalpo.train.losses."""
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a micro-batch mean; Trainer divides by GA steps
+
+    def __init__(self, *args, loss: LossSettings = LossSettings(), ref_model=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_settings = loss
+        self.ref_model = None
+        if ref_model is not None:
+            if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+                raise ValueError(
+                    "a separate live reference model is not supported under DeepSpeed/FSDP; use "
+                    "reference=precompute (default) or lora=true (reference = adapter disabled)"
+                )
+            ref_model.eval().requires_grad_(False)
+            self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+        self._pair_metrics: dict[str, list[float]] = defaultdict(list)
+
+    def _reference(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        if "ref_chosen_logps" in inputs:
+            return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        if self.ref_model is not None:
+            return reference_pair_logps(self.ref_model, inputs)
+        if is_peft_model(self.model):
+            return reference_pair_logps(self.model, inputs, use_base=True)
+        raise ValueError("no reference: the batch has no precomputed log-probs, there is no ref_model and no LoRA adapter")
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        s = self.loss_settings
+        logps, start = batch_token_logps(model, inputs)  # (2B, T−start): tokens start..T−1
+        chosen, rejected = weighted_pair_logps(logps, inputs, start)  # (B,), (B,)
+        ref_chosen, ref_rejected = self._reference(inputs)
+        mass_c, mass_r = inputs["loss_weights"].sum(-1).chunk(2)  # (B,), Σ_t w_t, for length-normalised losses
+        losses, r_c, r_r = preference_loss(
+            chosen, rejected, ref_chosen.to(chosen.dtype), ref_rejected.to(chosen.dtype), s.beta, s.loss_type, mass_c, mass_r
+        )
+        chosen_mask = inputs["completion_mask"][:, start:].chunk(2)[0]  # (B, T−start)
+        nll = nll_token_mean(chosen_nll(logps.chunk(2)[0], chosen_mask), chosen_mask)
+        loss = losses.mean() + (s.alpha * nll if s.nll else 0.0)
+        self._record(r_c, r_r, chosen.detach(), rejected.detach(), nll.detach(), inputs)
+        return (loss, {"losses": losses}) if return_outputs else loss
+
+    def _record(self, r_c, r_r, chosen, rejected, nll, inputs) -> None:
+        gather = self.accelerator.gather
+        r_c, r_r = gather(r_c), gather(r_r)
+        completion = inputs["completion_mask"].bool()
+        weighted = ((inputs["loss_weights"] != 0) & completion).sum()
+        counts = gather(torch.stack([weighted, completion.sum()]).unsqueeze(0)).sum(0)
+        m = self._pair_metrics
+        m["rewards/chosen"].append(r_c.mean().item())
+        m["rewards/rejected"].append(r_r.mean().item())
+        m["rewards/accuracies"].append((r_c > r_r).float().mean().item())
+        m["rewards/margins"].append((r_c - r_r).mean().item())
+        m["logps/chosen"].append(gather(chosen).mean().item())
+        m["logps/rejected"].append(gather(rejected).mean().item())
+        m["nll"].append(gather(nll.reshape(1)).mean().item())
+        m["tokens/weighted_fraction"].append((counts[0] / counts[1].clamp(min=1)).item())
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._pair_metrics:  # a training step: add the pair metrics since the last log
+            logs.update({k: sum(v) / len(v) for k, v in self._pair_metrics.items()})
+            self._pair_metrics.clear()
+        super().log(logs, start_time)
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends one JSON object per logged training step to `path` (main process only).
+
+    On resume, records past the checkpoint's step are dropped first, so that the file of an
+    interrupted-then-resumed run equals that of an uninterrupted one.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self.path.is_file():
+            keep = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= state.global_step]
+            self.path.write_text("".join(line + "\n" for line in keep))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and "loss" in logs:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+
+
+class ConfigSnapshotCallback(TrainerCallback):
+    """Copies the resolved run config (a file) into every checkpoint directory, beside the weights."""
+
+    def __init__(self, config_file: str | Path):
+        self.config_file = Path(config_file)
+
+    def on_save(self, args, state, control, **kwargs):
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and ckpt.is_dir():
+            shutil.copy(self.config_file, ckpt / self.config_file.name)
