@@ -10,6 +10,7 @@ Run: .venv/bin/python -m pytest tests/sandbox/test_formats.py -q
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import replace
 
@@ -669,6 +670,14 @@ def test_pool_starts_its_zygotes_in_the_background_and_closes_cleanly_before_the
     with ExecPool(workers=2, limits=FAST) as pool2:
         assert pool2.isolation["pid_namespace"] == pool2._slots[1].isolation["pid_namespace"]
         assert all(slot.ready for slot in pool2._slots)
+
+
+def test_zygote_is_single_threaded(pool):
+    """Forking a multi-threaded process is unsafe and spinning BLAS threads waste a core: the
+    preloaded numpy must not start a thread pool in the zygote."""
+    pool.isolation  # wait until it is up
+    pid = pool._slots[0].proc.pid
+    assert os.listdir(f"/proc/{pid}/task") == [str(pid)]
 
 
 def test_map_progress_bar(pool, capsys):

@@ -161,6 +161,11 @@ def _zygote_env() -> dict[str, str]:
         "PYTHONHASHSEED": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)),
+        # Preloaded numpy would otherwise start an OpenBLAS thread pool in the zygote, whose
+        # threads spin on a core and do not survive the fork anyway (jobs get the same setting).
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
     }
 
 
