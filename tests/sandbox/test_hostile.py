@@ -303,21 +303,51 @@ ASSERT_BYPASSES = {
         ALWAYS_EQUAL + "import builtins\n_type = type\nbuiltins.type = lambda *a: int if len(a) == 1 else _type(*a)\ndef f():\n    return AlwaysEqual()",
         "assert f() == 3",
     ),
-    # HumanEval-style float asserts: arithmetic and `<` on program objects are not guarded
-    "arithmetic": ("class Zero:\n    def __sub__(self, other):\n        return 0.0\ndef f():\n    return Zero()", "assert abs(f() - 3.0) < 1e-6"),
+    # ordering and chained comparisons go through the program's __lt__ / __gt__
+    "ordering": (ALWAYS_EQUAL.replace("    __hash__", "    __lt__ = __gt__ = __eq__\n    __hash__", 1) + "def f():\n    return AlwaysEqual()", "assert 2 < f() < 3"),
+    # a metaclass whose __eq__/__hash__ make the class look like int in a set lookup
+    "metaclass_hash": (
+        "class Meta(type):\n    __eq__ = lambda self, other: True\n    __hash__ = lambda self: hash(int)\n"
+        "class Liar(metaclass=Meta):\n    __eq__ = lambda self, other: True\n    __hash__ = object.__hash__\n"
+        "def f():\n    return Liar()",
+        "assert f() == 3",
+    ),
+    # a dict value of the program's class
+    "dict_value": (ALWAYS_EQUAL + "def f():\n    return {'a': AlwaysEqual()}", "assert f() == {'a': 3}"),
 }
+
+
+@pytest.mark.parametrize("bypass", sorted(ASSERT_BYPASSES))
+def test_assert_rewrite_bypasses(pool, bypass):
+    program, code = ASSERT_BYPASSES[bypass]
+    res = run_hostile(pool, program, [AssertTest("t", code)])
+    assert statuses(res) == ["wrong_answer"]
+
+
+def test_honest_asserts_still_pass_after_rewriting(pool):
+    program = (
+        "import numpy as np\nfrom collections import Counter\n"
+        "def f():\n    return [1, (2, 'x'), {'k': {3}}]\n"
+        "def g():\n    return np.int64(3)\n"
+        "def h():\n    return Counter('aab')\n"
+    )
+    code = (
+        "assert f() == [1, (2, 'x'), {'k': {3}}]\nassert f() != [1]\nassert 0 < g() <= 3\n"
+        "assert 'x' in f()[1]\nassert 5 not in f()\nassert g() == 3\nassert h() == {'a': 2, 'b': 1}\n"
+        "assert f() is not None\nassert f()\nassert not []"
+    )
+    res = run_one(pool, program, [AssertTest("t", code)])
+    assert statuses(res) == ["pass"], res.verdicts
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: assert rewriting (asserts.py + _job.py _strict_eq/_strict_truth) guards only a "
-    "top-level `==`/truth, by type(x).__module__ == 'solution' with the live builtin `type`; nested "
-    "containers, `in`, arithmetic/ordering, a spoofed __module__ and a patched builtins.type all pass",
+    reason="BUG: assert rewriting guards comparisons and truth, not arithmetic: a program object "
+    "whose __sub__ returns 0.0 passes HumanEval-style `abs(f() - x) < 1e-6` asserts",
 )
-@pytest.mark.parametrize("bypass", sorted(ASSERT_BYPASSES))
-def test_assert_rewrite_bypasses(pool, bypass):
-    program, code = ASSERT_BYPASSES[bypass]
-    run_hostile(pool, program, [AssertTest("t", code)])
+def test_assert_rewrite_arithmetic_bypass(pool):
+    program = "class Zero:\n    def __sub__(self, other):\n        return 0.0\ndef f():\n    return Zero()"
+    run_hostile(pool, program, [AssertTest("t", "assert abs(f() - 3.0) < 1e-6")])
 
 
 def test_a_skip_raised_by_the_program_is_not_a_pass(pool):

@@ -40,7 +40,9 @@ What is NOT isolated:
   CPU time is not capped beyond the per-test wall limit;
 - memory is limited per process, not per job: a job may start up to 64 processes;
 - assertion and unittest tests are decided inside the job, next to the program; asserts are
-  rewritten so that program-defined objects cannot fake `==` or truth, and printed text, exit
+  rewritten so that objects of classes the program created cannot fake `==`, ordering, `in` or
+  truth, also inside containers (arithmetic on them, e.g. a `__sub__` returning 0.0 in
+  `abs(f() - x) < 1e-6`, is not covered), and printed text, exit
   codes, `sys.exit`/`os._exit` and killing the parent can never yield a pass, but a program that
   deliberately writes forged frames to its result pipe can fake those verdicts (call and stdio
   tests are immune: their verdicts are computed in the parent); unittest assertions such as

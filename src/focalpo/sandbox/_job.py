@@ -33,6 +33,8 @@ _dumps = pickle.dumps
 _perf = time.perf_counter
 _setitimer = signal.setitimer
 _exit = os._exit
+_type = type
+_id = id
 
 PROGRAM_MODULE = "solution"  # __name__ of the program namespace (so `if __name__ == "__main__"` is off)
 TEST_MODULE = "test_module"  # __name__ of a unittest test module
@@ -177,20 +179,68 @@ def _set_parent_death_signal() -> None:
 # Running
 
 
+# ids of every class that existed before any program ran (ids: a metaclass cannot fake them the
+# way it can fake __hash__/__eq__ for a set lookup); the classes are kept alive with them.
+_KNOWN_TYPE_IDS: frozenset = frozenset()
+_KNOWN_TYPES: list = []
+_CONTAINERS = (list, tuple, set, frozenset)
+_COMPARE = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
+}  # fmt: skip
+
+
+def snapshot_types() -> None:
+    """Remember every class that exists now (called by the zygote after preloading, before any
+    job): a class missing from the snapshot was created by a program (or a module it imported)."""
+    global _KNOWN_TYPE_IDS, _KNOWN_TYPES
+    seen: dict[int, type] = {}
+    stack = [object]
+    while stack:
+        cls = stack.pop()
+        if id(cls) in seen:
+            continue
+        seen[id(cls)] = cls
+        stack.extend(_type.__subclasses__(cls) if cls is not _type else _type.__subclasses__(_type))
+    _KNOWN_TYPES = list(seen.values())
+    _KNOWN_TYPE_IDS = frozenset(seen)
+
+
+def _foreign(x, _depth: int = 0) -> bool:
+    """True when x is, or (inside builtin containers) holds, an instance of a class that the
+    program created: its `__eq__`, ordering and `__bool__` are the program's say, so they decide
+    nothing. Checked by type identity (the builtin `type`, bound before any program ran), so a
+    spoofed `__module__` or a patched `builtins.type` changes nothing."""
+    t = _type(x)
+    if _id(t) not in _KNOWN_TYPE_IDS or _depth > 100:
+        return True
+    if t in _CONTAINERS:
+        return any(_foreign(v, _depth + 1) for v in x)
+    if t is dict:
+        return any(_foreign(k, _depth + 1) or _foreign(v, _depth + 1) for k, v in x.items())
+    return False
+
+
 def _strict_eq(a, b):
-    """`a == b` for rewritten asserts: an object of a program-defined class never equals a value
-    of another type, so `__eq__ = lambda *a: True` cannot satisfy `assert f(x) == 3`."""
-    ta, tb = type(a), type(b)
-    if ta is not tb and (ta.__module__ == PROGRAM_MODULE or tb.__module__ == PROGRAM_MODULE):
+    """`a == b` for rewritten asserts: false whenever a program-defined object takes part, so
+    `__eq__ = lambda *a: True` (also inside a returned list) cannot satisfy `assert f(x) == 3`."""
+    return not (_foreign(a) or _foreign(b)) and a == b
+
+
+def _strict_cmp(ops, operands):
+    """A (possibly chained) comparison for rewritten asserts: false if any operand is, or holds,
+    a program-defined object; operands are evaluated before the first comparison."""
+    if any(_foreign(x) for x in operands):
         return False
-    return a == b
+    return all(_COMPARE[op](operands[i], operands[i + 1]) for i, op in enumerate(ops))
 
 
 def _strict_truth(x):
-    """`assert x` / `assert not x` for rewritten asserts: the truth of an object of a
-    program-defined class is its own `__bool__`'s say, so it decides nothing: the assert fails."""
-    if type(x).__module__ == PROGRAM_MODULE:
-        raise AssertionError(f"assert on an object of the program's class {type(x).__qualname__}")
+    """`assert x` for rewritten asserts: the truth of a program-defined object is its own
+    `__bool__`'s say, so it decides nothing: the assert fails."""
+    if _foreign(x):
+        raise AssertionError(f"assert on an object of the program's class {_type(x).__qualname__}")
     return x
 
 
@@ -275,6 +325,7 @@ class _Runner:
         _, setup, body = test
         ns = dict(self.ns)
         ns["__focalpo_eq__"] = _strict_eq
+        ns["__focalpo_cmp__"] = _strict_cmp
         ns["__focalpo_truth__"] = _strict_truth
 
         def run():

@@ -93,6 +93,7 @@ def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=fd)
     report, pid_ns_fd = setup_zygote(slot, network=config.get("network", False))
     _preload(config.get("preload", []), report.notes)
+    _job.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
     # Jobs are forks: keep the cycle collector from touching (and so copying) every inherited
     # object's page in each of them.
     gc.collect()
