@@ -234,23 +234,23 @@ def test_stdio_reading_styles(pool, program):
     ],
     ids=["open(0)", "os.read(0)", "os.write(1)"],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stdio tests swap sys.stdin/sys.stdout for Python objects (_job.py _Runner._stdio) "
-    "but fd 0 stays /dev/null and fd 1 is the job's log pipe, so fd-level I/O (common in "
-    "competitive-programming code) reads nothing / is not judged",
-)
 def test_stdio_fd_level_io(pool, program):
     res = run_one(pool, program, [StdioTest("s", "1\n2\n", "3\n")])
     assert statuses(res) == ["pass"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the stdio harness restores sys.stdout and judges as soon as the program's module "
-    "code returns (_job.py _Runner._stdio), without waiting for non-daemon threads as a real "
-    "interpreter exit does; the `threading.Thread(target=main).start()` idiom is judged on empty output",
-)
+def test_stdio_output_flood_is_never_a_pass(pool):
+    """Past the output limit a stdio test is a wrong answer (flagged); a flood that never stops
+    ends as a timeout or, at the file-size limit, a crash: never a pass, and the job's log pipe
+    never sees it."""
+    program = "import sys\nn = int(input())\nif n:\n    while True:\n        print('x' * 1000)\nprint('y' * 2_000_000)"
+    tests = [StdioTest("big", "0\n", "y" * 2_000_000 + "\n"), StdioTest("flood", "1\n", "1\n", time_limit=HANG)]
+    res = run_one(pool, program, tests)
+    assert res.verdicts[0].status == "wrong_answer" and "output limit" in res.verdicts[0].message
+    assert res.verdicts[1].status in ("timeout", "crashed", "exception")
+    assert res.stdout == ""
+
+
 def test_stdio_output_of_non_daemon_thread(pool):
     program = (
         "import threading, time\n"

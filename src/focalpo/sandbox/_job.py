@@ -20,6 +20,7 @@ import random
 import resource
 import signal
 import sys
+import threading
 import time
 import types
 import unittest
@@ -244,23 +245,6 @@ def _strict_truth(x):
     return x
 
 
-class _CappedBytes(io.RawIOBase):
-    def __init__(self, limit: int):
-        self.buf = bytearray()
-        self.limit = limit
-        self.truncated = False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        room = self.limit - len(self.buf)
-        if len(b) > room:
-            self.truncated = True
-        self.buf += bytes(b[: max(room, 0)])
-        return len(b)
-
-
 def _timed(fn, seconds: float):
     """Run fn() under the in-process timer; returns (code, message, duration, value)."""
     t0 = _perf()
@@ -339,27 +323,61 @@ class _Runner:
         return code, msg, dt, None
 
     def _stdio(self, test, seconds):
+        """Run the program as __main__ with real fds: stdin is a memfd holding the input on fd 0,
+        stdout a memfd on fd 1, so `open(0)`, `os.read(0)` and `os.write(1)` work as in a judge.
+        Like an interpreter exit, non-daemon threads the program started are waited for (within
+        the time limit) before the output is read."""
         _, stdin = test
-        sink = _CappedBytes(self.output_limit)
-        out = io.TextIOWrapper(sink, encoding="utf-8", errors="replace", write_through=True)
-        ns = {"__name__": "__main__", "__builtins__": builtins}
         program = self.spec["program"]
-        saved = sys.stdin, sys.stdout
+        ns = {"__name__": "__main__", "__builtins__": builtins}
+        saved = sys.stdin, sys.stdout, os.dup(0), os.dup(1)
+        in_fd, out_fd = os.memfd_create("stdin"), os.memfd_create("stdout")
+        _write_all(in_fd, stdin.encode())
+        os.lseek(in_fd, 0, os.SEEK_SET)
+        before = set(threading.enumerate())
 
         def run():
-            sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
-            sys.stdout = out
+            os.dup2(in_fd, 0)
+            os.dup2(out_fd, 1)
+            sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
+            sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="replace")
             try:
                 exec(compile(program, PROGRAM_MODULE + ".py", "exec"), ns)
             except SystemExit as e:
                 if e.code not in (None, 0):
                     raise
             finally:
-                sys.stdin, sys.stdout = saved
+                for t in threading.enumerate():
+                    if t not in before and not t.daemon:
+                        t.join()
+                sys.stdout.flush()
 
-        code, msg, dt, _ = _timed(run, seconds)
-        text = sink.buf.decode("utf-8", errors="replace")
-        return code, msg, dt, (text, sink.truncated)
+        try:
+            code, msg, dt, _ = _timed(run, seconds)
+            text, truncated = self._read_capped(out_fd)
+        finally:
+            sys.stdin, sys.stdout = saved[0], saved[1]
+            os.dup2(saved[2], 0)
+            os.dup2(saved[3], 1)
+            for fd in (saved[2], saved[3], in_fd, out_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        return code, msg, dt, (text, truncated)
+
+    def _read_capped(self, fd: int) -> tuple[str, bool]:
+        """The first `output_limit` bytes written to `fd`, and whether there were more."""
+        size = os.fstat(fd).st_size
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks, want = [], min(size, self.output_limit)
+        while want > 0:
+            chunk = os.read(fd, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            want -= len(chunk)
+        return b"".join(chunks).decode("utf-8", errors="replace"), size > self.output_limit
 
     def _unittest(self, test, seconds):
         _, module, method = test
