@@ -1,0 +1,112 @@
+"""HFBackend on a tiny local Llama: counts and order, seeded determinism, stop truncation, left
+padding (a mixed-length batch gives each prompt its solo greedy answer), chat templates, errors.
+
+Run: .venv/bin/python -m pytest tests/generate/test_hf.py -q
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from focalpo.generate import Backend, GenerationError, get_backend
+
+PROMPTS = ["def add(a, b):\n", "for i in range(10):\n    print(i)\nif x > 0:\n", "x", "def is_even(n):\n    return"]
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir):
+    return get_backend("hf", model=str(model_dir), batch_size=3, device="cpu")
+
+
+def test_counts_and_protocol(backend):
+    assert isinstance(backend, Backend)
+    out = backend.generate(PROMPTS, n=3, temperature=1.0, max_new_tokens=6, seed=0)
+    assert len(out) == len(PROMPTS) and all(len(texts) == 3 and all(isinstance(t, str) for t in texts) for texts in out)
+    assert backend.generate([], n=2) == []
+
+
+def test_left_padding_batch_equals_each_prompt_alone(backend):
+    """Greedy answers do not depend on the batch: pads on the left are masked out exactly."""
+    lengths = {len(backend.tokenizer(p)["input_ids"]) for p in PROMPTS}
+    assert len(lengths) == len(PROMPTS)  # the batch really is padded
+    batched = backend.generate(PROMPTS, n=2, temperature=0, max_new_tokens=12)
+    alone = [backend.generate([p], n=1, temperature=0, max_new_tokens=12)[0][0] for p in PROMPTS]
+    assert [b[0] for b in batched] == alone
+    assert all(b[0] == b[1] for b in batched)  # greedy: n copies of the one answer
+    assert len(set(alone)) == len(alone)  # the answers do depend on the prompt
+    assert all(len(a) > 0 for a in alone)
+
+
+def test_prompt_order_kept_despite_length_sorting(backend):
+    fwd = backend.generate(PROMPTS, temperature=0, max_new_tokens=8)
+    rev = backend.generate(PROMPTS[::-1], temperature=0, max_new_tokens=8)
+    assert rev == fwd[::-1]
+
+
+def test_seeded_sampling_is_reproducible_and_leaves_global_rng(backend):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = backend.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=10, seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    b = backend.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=10, seed=7)
+    c = backend.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=10, seed=8)
+    assert a == b
+    assert a != c
+    assert len(set(a[0])) > 1  # the n samples of one prompt differ
+
+
+def test_stop_string_truncates(backend):
+    full = backend.generate(PROMPTS, temperature=0, max_new_tokens=16)
+    text = full[0][0]
+    stop = text[5:8]  # a string the greedy answer contains
+    first = text.find(stop)
+    cut = backend.generate(PROMPTS, temperature=0, max_new_tokens=16, stop=[stop, "never-produced"])
+    assert cut[0][0] == text[:first]
+    for f, c in zip(full, cut):  # every answer is its full text cut before its first stop occurrence
+        i = f[0].find(stop)
+        assert c[0] == (f[0] if i == -1 else f[0][:i])
+
+
+def test_max_new_tokens_bounds_length(backend):
+    """Greedy answers of 3 tokens are the start of the 16-token ones (a split UTF-8 byte may show as U+FFFD)."""
+    short = backend.generate(PROMPTS, temperature=0, max_new_tokens=3)
+    long = backend.generate(PROMPTS, temperature=0, max_new_tokens=16)
+    for (s,), (t,) in zip(short, long):
+        assert len(s) < len(t)
+        assert t.startswith(s.rstrip("\ufffd"))
+
+
+def test_chat_template_used_for_messages_and_plain_prompts(chat_model_dir):
+    backend = get_backend("hf", model=str(chat_model_dir), device="cpu")
+    assert backend.use_chat_template
+    assert backend.render("hi") == "<|user|>hi\n<|assistant|>"
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    assert backend.render(messages) == "<|system|>be brief\n<|user|>hi\n<|assistant|>"
+    out = backend.generate([messages, "hi"], n=1, temperature=0, max_new_tokens=8)
+    # a plain prompt is one user message: same rendered text -> same greedy answer as the explicit message
+    assert out[1] == backend.generate([[{"role": "user", "content": "hi"}]], temperature=0, max_new_tokens=8)[0]
+    raw = get_backend("hf", model=str(chat_model_dir), device="cpu", chat_template=False)
+    assert raw.render("hi") == "hi"
+
+
+def test_messages_without_template_is_a_clear_error(backend):
+    with pytest.raises(GenerationError, match="prompt 1 is a message list but the tokenizer has no chat template"):
+        backend.generate(["a", [{"role": "user", "content": "b"}]], max_new_tokens=2)
+
+
+def test_bad_arguments(backend, model_dir):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        backend.generate(["a"], n=0)
+    with pytest.raises(ValueError, match="top_p"):
+        backend.generate(["a"], top_p=0)
+    with pytest.raises(ValueError, match="not a single prompt"):
+        backend.generate("a")
+    with pytest.raises(ValueError, match="prompt 0, message 0"):
+        backend.generate([[{"role": "user"}]])
+    with pytest.raises(TypeError, match="has no option"):
+        get_backend("hf", model=str(model_dir), batchsize=2)
+    with pytest.raises(ValueError, match="unknown generation backend 'vllm-typo'"):
+        get_backend("vllm-typo")
+    with pytest.raises(GenerationError, match="cannot load model"):
+        get_backend("hf", model=str(model_dir / "missing"))

@@ -1,0 +1,221 @@
+"""OpenAIBackend against a real HTTP server on localhost (ThreadingHTTPServer in a thread) that serves
+scripted responses: chat and completions with n, 429 + Retry-After, 5xx then success, permanent
+400, connection refused, timeouts, the concurrency bound, and the API key kept out of errors and logs.
+
+Run: .venv/bin/python -m pytest tests/generate/test_openai_api.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from focalpo.generate import GenerationError, get_backend
+
+KEY = "sk-test-SECRET-4f2a9c"
+
+
+class ScriptedServer:
+    """Serves queued (status, headers, body, delay) replies first, then successful echoes.
+
+    A success echoes the prompt: choice i of a chat request is "<last message content>#i", of a
+    completions request "<prompt>#i". Records every request and the peak number in flight.
+    """
+
+    def __init__(self, delay: float = 0.0):
+        self.queue: list[tuple[int, dict, object, float]] = []
+        self.requests: list[dict] = []
+        self.delay = delay
+        self.in_flight = self.peak = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                    server.in_flight += 1
+                    server.peak = max(server.peak, server.in_flight)
+                    reply = server.queue.pop(0) if server.queue else None
+                try:
+                    status, headers, payload, delay = reply or (200, {}, server.success(self.path, body), server.delay)
+                    time.sleep(delay)
+                    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                    self.send_response(status)
+                    for k, v in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
+                    pass
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def success(path: str, body: dict) -> dict:
+        if path.endswith("/chat/completions"):
+            text = body["messages"][-1]["content"]
+            choices = [{"index": i, "message": {"role": "assistant", "content": f"{text}#{i}"}} for i in range(body["n"])]
+        else:
+            choices = [{"index": i, "text": f"{body['prompt']}#{i}"} for i in range(body["n"])]
+        return {"object": "completion", "choices": choices[::-1]}  # reversed: the client must sort by index
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = ScriptedServer()
+    yield s
+    s.close()
+
+
+def backend(server, **kw):
+    opts = {"model": "m", "base_url": server.base_url, "backoff_base": 0.01, "jitter": 0.0, "timeout": 5.0}
+    return get_backend("openai", **{**opts, **kw})
+
+
+def test_chat_with_n_keeps_prompt_order(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    b = backend(server, max_concurrency=3)
+    prompts = [f"p{i}" for i in range(7)] + [[{"role": "system", "content": "s"}, {"role": "user", "content": "msg"}]]
+    out = b.generate(prompts, n=3, temperature=0.7, top_p=0.9, max_new_tokens=32, stop=["#2"], seed=5)
+    assert out[:7] == [[f"p{i}#0", f"p{i}#1", f"p{i}"] for i in range(7)]  # "#2" cut by the local stop
+    assert out[7] == ["msg#0", "msg#1", "msg"]
+    sent = server.requests[0]
+    assert sent["path"] == "/v1/chat/completions" and sent["auth"] == f"Bearer {KEY}"
+    assert {k: sent["body"][k] for k in ("model", "n", "temperature", "top_p", "max_tokens", "stop", "seed")} == {
+        "model": "m", "n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 32, "stop": ["#2"], "seed": 5}
+    sent_messages = sorted((r["body"]["messages"] for r in server.requests), key=len)
+    assert sent_messages[0] == [{"role": "user", "content": sent_messages[0][0]["content"]}]  # plain -> one user message
+    assert sent_messages[-1] == prompts[7]
+    assert b.stats.requests == 8 and b.stats.retries == 0
+
+
+def test_completions_with_n_and_chunks(server, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    b = backend(server, api="completions", n_per_request=2, extra_body={"top_k": 20})
+    out = b.generate(["a", "b"], n=5, seed=1)
+    assert out == [["a#0", "a#1", "a#0", "a#1", "a#0"], ["b#0", "b#1", "b#0", "b#1", "b#0"]]
+    assert all(r["path"] == "/v1/completions" and r["auth"] is None for r in server.requests)
+    assert sorted(r["body"]["n"] for r in server.requests) == [1, 1, 2, 2, 2, 2]
+    assert sorted({r["body"]["seed"] for r in server.requests}) == [1, 2, 3]  # seed + chunk index
+    assert all(r["body"]["top_k"] == 20 for r in server.requests)
+    with pytest.raises(GenerationError, match="prompt 1 is a message list; api='completions'"):
+        b.generate(["a", [{"role": "user", "content": "b"}]])
+
+
+def test_429_then_success_honours_retry_after(server):
+    server.queue.append((429, {"Retry-After": "1"}, {"error": {"message": "slow down"}}, 0.0))
+    b = backend(server)
+    t0 = time.monotonic()
+    assert b.generate(["x"], n=2) == [["x#0", "x#1"]]
+    elapsed = time.monotonic() - t0
+    assert 0.95 <= elapsed < 2.5  # waited the server's 1 s, not the 0.01 s back-off
+    assert b.stats.retries == 1 and b.stats.requests == 2 and len(server.requests) == 2
+
+
+def test_5xx_retried_with_backoff_then_success(server, caplog):
+    for status in (500, 502, 503):
+        server.queue.append((status, {}, b"upstream broke", 0.0))
+    b = backend(server, backoff_base=0.05, backoff_max=0.1)
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="focalpo.generate.openai_api"):
+        assert b.generate(["x"]) == [["x#0"]]
+    assert time.monotonic() - t0 >= 0.05 + 0.1 + 0.1  # min(max, base·2^k), k = 0, 1, 2
+    assert b.stats.retries == 3 and b.stats.requests == 4
+    assert [r.getMessage().split(";")[0] for r in caplog.records][0].endswith("HTTP 500 Internal Server Error: upstream broke")
+
+
+def test_retries_exhausted_is_a_clear_error(server):
+    server.queue.extend([(503, {}, {"message": "overloaded"}, 0.0)] * 3)
+    b = backend(server, max_retries=2)
+    with pytest.raises(GenerationError, match=r"HTTP 503 .*overloaded \(gave up after 3 attempts\)"):
+        b.generate(["x"])
+    assert b.stats.requests == 3 and b.stats.failures == 1
+
+
+def test_permanent_400_fails_at_once_and_never_leaks_the_key(server, monkeypatch, caplog):
+    monkeypatch.setenv("MY_KEY", KEY)
+    # a careless server that echoes the credential in its error message
+    server.queue.append((400, {}, {"error": {"message": f"max_tokens too large (auth was Bearer {KEY})"}}, 0.0))
+    b = backend(server, api_key_env="MY_KEY")
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(GenerationError) as info:
+            b.generate(["x"])
+    msg = str(info.value)
+    assert "HTTP 400" in msg and "max_tokens too large" in msg and "/v1/chat/completions" in msg
+    assert server.requests[0]["auth"] == f"Bearer {KEY}"  # it was sent ...
+    assert KEY not in msg and KEY not in repr(b) and KEY not in str(vars(b))  # ... and is nowhere else
+    assert b.stats.requests == 1 and b.stats.retries == 0
+    # retried failures are logged: the key must not reach the log either
+    server.queue.extend([(500, {}, {"error": {"message": f"boom {KEY}"}}, 0.0)] * 2)
+    with caplog.at_level(logging.DEBUG):
+        with pytest.raises(GenerationError) as info:
+            backend(server, api_key_env="MY_KEY", max_retries=1).generate(["y"])
+    assert caplog.records and all(KEY not in r.getMessage() for r in caplog.records)
+    assert KEY not in str(info.value) and "boom ***" in str(info.value)
+
+
+def test_timeout_is_retried_then_reported(server):
+    server.queue.append((200, {}, ScriptedServer.success("/v1/chat/completions", {"messages": [{"content": "x"}], "n": 1}), 1.0))
+    b = backend(server, timeout=0.3)
+    assert b.generate(["x"]) == [["x#0"]]  # first attempt timed out, the retry succeeded
+    assert b.stats.retries == 1
+    server.queue.append((200, {}, {}, 1.0))
+    t0 = time.monotonic()
+    with pytest.raises(GenerationError, match=r"timed out after 0.3s"):
+        backend(server, timeout=0.3, retry_on_timeout=False).generate(["x"])
+    assert time.monotonic() - t0 < 0.9
+
+
+def test_connection_refused_is_retried_then_reported():
+    with socket.socket() as s:  # a port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    b = get_backend("openai", model="m", base_url=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_base=0.01)
+    with pytest.raises(GenerationError, match=r"failed to connect.*gave up after 3 attempts"):
+        b.generate(["x"])
+    assert b.stats.retries == 2
+
+
+def test_concurrency_bound_respected():
+    server = ScriptedServer(delay=0.15)
+    try:
+        b = backend(server, max_concurrency=3)
+        out = b.generate([str(i) for i in range(12)], n=1)
+        assert out == [[f"{i}#0"] for i in range(12)]
+        assert server.peak == 3  # the bound was reached and never exceeded
+    finally:
+        server.close()
+
+
+def test_malformed_reply_and_bad_options(server):
+    server.queue.append((200, {}, {"choices": [{"index": 0, "message": {"content": "only one"}}]}, 0.0))
+    with pytest.raises(GenerationError, match="returned 1 choices, expected n=2"):
+        backend(server).generate(["x"], n=2)
+    server.queue.append((200, {}, b"<html>not json</html>", 0.0))
+    with pytest.raises(GenerationError, match="non-JSON"):
+        backend(server).generate(["x"])
+    with pytest.raises(ValueError, match="api must be"):
+        backend(server, api="responses")
