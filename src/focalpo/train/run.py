@@ -44,7 +44,12 @@ class TrainResult:
 
 
 def prepare_output(cfg: TrainConfig, *, clear: bool = True) -> str | None:
-    """Check (and with `overwrite` and `clear`, clear) the output directory; the checkpoint to resume from."""
+    """Check (and with `overwrite` and `clear`, clear) the output directory; the checkpoint to resume from.
+
+    In a multi-process run every rank checks with `clear=False` before any rank writes, then the
+    main process clears (`clear_output`): a rank that checked after the main process had written
+    its config would otherwise see a busy directory and fail.
+    """
     from transformers.trainer_utils import get_last_checkpoint
 
     out = Path(cfg.output)
@@ -58,11 +63,16 @@ def prepare_output(cfg: TrainConfig, *, clear: bool = True) -> str | None:
             f"{out}: output directory is not empty; pass --overwrite to replace its checkpoints and metrics, "
             "or --resume to continue from its last checkpoint"
         )
-    if busy and clear:  # only what a new run would otherwise mix with: old checkpoints and appended metrics
-        for ckpt in out.glob("checkpoint-*"):
-            shutil.rmtree(ckpt)
-        (out / METRICS_NAME).unlink(missing_ok=True)
+    if busy and clear:
+        clear_output(out)
     return None
+
+
+def clear_output(out: Path) -> None:
+    """Remove only what a new run would otherwise mix with: old checkpoints and appended metrics."""
+    for ckpt in out.glob("checkpoint-*"):
+        shutil.rmtree(ckpt)
+    (out / METRICS_NAME).unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,9 +268,12 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     )
 
     state = PartialState(cpu=_wants_cpu(cfg))  # first use fixes the process group for everyone after
-    resume_from = prepare_output(cfg, clear=state.is_main_process)
+    resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
+    state.wait_for_everyone()
     out = Path(cfg.output)
     if state.is_main_process:
+        if cfg.overwrite and not cfg.resume and out.is_dir():
+            clear_output(out)
         dump_config(cfg, out / CONFIG_NAME)
     state.wait_for_everyone()
 
