@@ -47,8 +47,9 @@ What is NOT isolated:
   deliberately writes forged frames to its result pipe can fake those verdicts (call and stdio
   tests are immune: their verdicts are computed in the parent); unittest assertions such as
   `assertEqual` still use the program objects' `__eq__`, and a program can patch `unittest`;
-- time: a program that forges a "big value follows" notice gets at most its test's allowance
-  again before its bytes must flow (never more compute than 2x its limit plus grace);
+- time: a program that forges the "big value follows" notice (once per test) must then send
+  bytes within its test's allowance at every step; by trickling bytes it can stretch a test to
+  at most `Limits.transfer_time` (60 s), and it still has to produce a valid frame;
 - not as root (or where namespaces are refused): no PID/network/mount namespaces and no uid
   switch; jobs still get rlimits, a fresh directory, a scrubbed environment and leftover killing,
   and the report says that the network is NOT disabled.
