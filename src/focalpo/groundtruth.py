@@ -31,11 +31,11 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from focalpo.atomic import atomic_write_bytes
 from focalpo.problems import Problem, dataset_hash
 from focalpo.sandbox.oracles import GROUND_TRUTH_TRANSFORMS, judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
@@ -304,7 +304,7 @@ def load_cache(path: Path) -> Entries:
 
 
 def save_cache(path: Path, entries: Entries) -> None:
-    _atomic_write(path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write_bytes(path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _failures_path(dataset_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:
@@ -337,19 +337,4 @@ def load_failures(path: Path) -> Failures:
 def save_failures(path: Path, failures: Failures) -> None:
     if failures or path.exists():
         data = {"sandbox": sandbox_fingerprint(), "failures": failures}
-        _atomic_write(path, json.dumps(data, indent=1, sort_keys=True).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file in the same folder, then `os.replace` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write_bytes(path, json.dumps(data, indent=1, sort_keys=True).encode())

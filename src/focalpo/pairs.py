@@ -29,12 +29,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
+
+from focalpo.atomic import atomic_path
 
 Messages = list  # list[dict[str, str]]: TRL's conversational form
 Text = Union[str, Messages]
@@ -256,20 +257,11 @@ def write_pairs(path: str | os.PathLike, pairs: Iterable[PreferencePair], *, ove
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     n = 0
-    try:
-        with open(fd, "w", encoding="utf-8") as f:
-            for pair in pairs:
-                f.write(_line(pair))
-                n += 1
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for pair in pairs:
+            f.write(_line(pair))
+            n += 1
     return n
 
 

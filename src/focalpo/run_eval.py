@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from focalpo.atomic import atomic_path
 from focalpo.evaluate import error_table, format_summary_table, summarize
 from focalpo.extract import program_from_sample, read_samples
 from focalpo.problems import Problem, benchmark_path, load_benchmark
@@ -241,16 +240,9 @@ def merge_results(parts: Sequence[ExecResult]) -> ExecResult:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temp file beside `path`, then rename: a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=repr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON through a temp file beside `path`: a crash never leaves half a file."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=repr)
 
 
 def print_report(result: dict, file=None) -> None:

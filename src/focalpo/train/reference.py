@@ -18,12 +18,12 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
 
+from focalpo.atomic import atomic_path
 from focalpo.train.collate import REF_KEYS
 from focalpo.train.losses import token_logps, weighted_logps
 
@@ -131,11 +131,8 @@ def _load_cache(path: Path, n: int) -> list[tuple[float, float]] | None:
 
 
 def _save_cache(path: Path, values: list[tuple[float, float]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    torch.save(torch.tensor(values, dtype=torch.float64), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(torch.tensor(values, dtype=torch.float64), tmp)
 
 
 def precompute_reference_logps(

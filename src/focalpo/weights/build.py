@@ -26,11 +26,11 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from focalpo.atomic import atomic_write_bytes
 from focalpo.pairs import PreferencePair
 from focalpo.weights.schemes import resolve_options
 from focalpo.weights.tokens import TokenizedPair, token_weights, tokenize_pairs
@@ -170,7 +170,7 @@ def build_weighted_examples(
         pairs, tokenizer, scheme, max_length=max_length, max_prompt_length=max_prompt_length, seed=seed, **options
     )
     save_examples(path / f"{key}.npz", examples)
-    _atomic_write(path / f"{key}.json", json.dumps(settings, indent=1, sort_keys=True, default=repr).encode())
+    atomic_write_bytes(path / f"{key}.json", json.dumps(settings, indent=1, sort_keys=True, default=repr).encode())
     return examples
 
 
@@ -214,18 +214,6 @@ def pairs_fingerprint(pairs: Sequence[PreferencePair]) -> str:
 # on-disk format: flat arrays + lengths in one .npz (no pickle)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with open(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_examples(path: Path, examples: list[dict[str, Any]]) -> None:
     import io
 
@@ -241,7 +229,7 @@ def save_examples(path: Path, examples: list[dict[str, Any]]) -> None:
     arrays["pair_index"] = np.array([ex["pair_index"] for ex in examples], dtype=np.int64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _atomic_write(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_examples(path: Path) -> list[dict[str, Any]] | None:

@@ -1,0 +1,30 @@
+"""Tests of focalpo.atomic: a failed write never touches the existing file or leaves a temp file.
+
+Run: .venv/bin/python -m pytest tests/test_atomic.py -q
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from focalpo.atomic import atomic_path, atomic_write_bytes
+
+
+def test_write_replaces_and_leaves_no_temp_file(tmp_path):
+    target = tmp_path / "sub" / "out.bin"
+    atomic_write_bytes(target, b"one")
+    atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.bin"]
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="crash"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new")
+            assert tmp.parent == target.parent and tmp != target
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
