@@ -86,7 +86,12 @@ def _line_key(text: str, bounds: tuple[int, int]) -> str:
 # common prefix / suffix (Focused-DPO)
 
 
-def _common_prefix(a: Sequence, b: Sequence) -> int:
+def common_prefix_length(a: Sequence, b: Sequence) -> int:
+    """Length of the longest common prefix of two sequences (strings, lists of lines or token ids).
+
+    The usual case in tokenisation, `a` a prefix of `b`, is one C-level comparison."""
+    if len(a) <= len(b) and a == b[: len(a)]:
+        return len(a)
     n = 0
     for x, y in zip(a, b):
         if x != y:
@@ -112,11 +117,11 @@ def common_prefix_suffix(chosen: str, rejected: str, unit: str = "line") -> Pref
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
     if unit == "char":
-        p = _common_prefix(chosen, rejected)
+        p = common_prefix_length(chosen, rejected)
         s = _common_suffix(chosen, rejected, min(len(chosen), len(rejected)) - p)
         return PrefixSuffix(p, len(chosen) - s, len(rejected) - s)
     a, b = chosen.splitlines(keepends=True), rejected.splitlines(keepends=True)
-    p = _common_prefix(a, b)
+    p = common_prefix_length(a, b)
     s = _common_suffix(a, b, min(len(a), len(b)) - p)
     prefix_len = sum(map(len, a[:p]))
     suffix_len = sum(map(len, a[len(a) - s :]))
@@ -134,7 +139,7 @@ def lcs_pairs(a: Sequence, b: Sequence) -> list[tuple[int, int]]:
     the classic O(n·m) dynamic programme runs on the rest. Ties are broken deterministically
     (an equal last element is matched; otherwise the step that drops an element of `a` first).
     """
-    p = _common_prefix(a, b)
+    p = common_prefix_length(a, b)
     s = _common_suffix(a, b, min(len(a), len(b)) - p)
     mid_a, mid_b = a[p : len(a) - s], b[p : len(b) - s]
     middle = [(p + i, p + j) for i, j in _lcs_dp(mid_a, mid_b)]

@@ -27,6 +27,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from focalpo.localize import common_prefix_length
 from focalpo.pairs import PreferencePair
 from focalpo.weights.schemes import CharWeights
 
@@ -53,18 +54,6 @@ class TokenizedPair:
     rejected_end: int
 
 
-def _common_prefix_length(a: Sequence, b: Sequence) -> int:
-    """TRL's `common_prefix_length`; the usual case (a is a prefix of b) is one C-level comparison."""
-    if len(a) <= len(b) and a == b[: len(a)]:
-        return len(a)
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 # --------------------------------------------------------------------------------------------------
 # the texts TRL tokenizes, and where the completion text lies in them
 
@@ -88,7 +77,7 @@ def _render_chat(pair: PreferencePair, message: list, tokenizer, where: str) -> 
     prompt = tokenizer.apply_chat_template(pair.prompt, tokenize=False, add_generation_prompt=True, tools=None)
     full = tokenizer.apply_chat_template(pair.prompt + message, tokenize=False, tools=None)
     content = message[0]["content"]
-    search_from = _common_prefix_length(prompt, full)
+    search_from = common_prefix_length(prompt, full)
     start = full.find(content, search_from)
     if start >= 0:
         return _Rendered(prompt, full, start, start + len(content), False)
@@ -154,7 +143,7 @@ def _tokenize_batch(pairs: Sequence[PreferencePair], first_index: int, tokenizer
     for k, (c, r) in enumerate(rendered):
         p_ids = prompts[k][0]
         (c_ids, c_off), (r_ids, r_off) = fulls[2 * k], fulls[2 * k + 1]
-        n = min(_common_prefix_length(p_ids, c_ids), _common_prefix_length(p_ids, r_ids))
+        n = min(common_prefix_length(p_ids, c_ids), common_prefix_length(p_ids, r_ids))
         out.append(
             TokenizedPair(
                 prompt_ids=p_ids[:n],
