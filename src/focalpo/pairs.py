@@ -29,13 +29,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from focalpo.atomic import atomic_path
+from focalpo.atomic import AppendLog, atomic_path
 
 Messages = list  # list[dict[str, str]]: TRL's conversational form
 Text = Union[str, Messages]
@@ -266,49 +265,28 @@ def write_pairs(path: str | os.PathLike, pairs: Iterable[PreferencePair], *, ove
 
 
 class PairWriter:
-    """Append pair records to a JSONL file, one `write` call and flush per record (resumable pipelines).
+    """Append pair records to a JSONL file, one `write` call per record (resumable pipelines).
 
         with PairWriter("pairs.jsonl") as w:
             w.write(pair)
 
     Existing records are kept. A torn last line (a crash mid-record: the file does not end in a
     newline) is cut off on open, with a warning naming the file and line, so the next record starts
-    on a fresh line.
+    on a fresh line (`focalpo.atomic.AppendLog`).
     """
 
     def __init__(self, path: str | os.PathLike, *, fsync: bool = False):
-        self.path = Path(path)
-        self.fsync = fsync
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _cut_torn_tail(self.path)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._log = AppendLog(path, fsync=fsync)
+        self.path = self._log.path
 
     def write(self, pair: PreferencePair) -> None:
-        data = _line(pair).encode("utf-8")
-        os.write(self._fd, data)  # one O_APPEND write per record: lines never interleave
-        if self.fsync:
-            os.fsync(self._fd)
+        self._log.write_line(_line(pair))
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._log.close()
 
     def __enter__(self) -> PairWriter:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _cut_torn_tail(path: Path) -> None:
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    data = path.read_bytes()
-    if data.endswith(b"\n"):
-        return
-    keep = data.rfind(b"\n") + 1
-    lineno = data.count(b"\n", 0, keep) + 1
-    warnings.warn(f"{path}:{lineno}: dropping a torn last record ({len(data) - keep} bytes without a newline)")
-    with open(path, "r+b") as f:
-        f.truncate(keep)
