@@ -1,5 +1,6 @@
-"""HFBackend on a tiny local Llama: counts and order, seeded determinism, stop truncation, left
-padding (a mixed-length batch gives each prompt its solo greedy answer), chat templates, errors.
+"""HFBackend on a tiny local Llama: counts and order, seeded determinism, per-prompt seeds (a prompt's
+samples do not depend on its company), stop truncation, left padding (a mixed-length batch gives each
+prompt its solo greedy answer), chat templates, errors.
 
 Run: .venv/bin/python -m pytest tests/generate/test_hf.py -q
 """
@@ -56,6 +57,29 @@ def test_seeded_sampling_is_reproducible_and_leaves_global_rng(backend):
     assert len(set(a[0])) > 1  # the n samples of one prompt differ
 
 
+def test_per_prompt_seeds_do_not_depend_on_company_or_order(backend):
+    """With one seed per prompt, prompt A's samples are the same alone, beside B, and after B."""
+    a, b = PROMPTS[0], PROMPTS[1]  # different lengths: batched together they would be padded
+    kw = dict(n=3, temperature=1.5, max_new_tokens=12)
+    alone = backend.generate([a], seed=[11], **kw)[0]
+    with_b = backend.generate([a, b], seed=[11, 22], **kw)
+    reversed_ = backend.generate([b, a], seed=[22, 11], **kw)
+    assert with_b[0] == alone and reversed_[1] == alone
+    assert reversed_[0] == with_b[1] == backend.generate([b], seed=[22], **kw)[0]
+    assert backend.generate([a], seed=11, **kw)[0] == alone  # one prompt: the int seed draws the same
+    assert len(set(alone)) == 3  # the n samples of one prompt differ from each other
+    assert backend.generate([a, b], seed=(12, 22), **kw)[0] != alone  # another seed, other samples
+
+
+def test_per_prompt_seeds_leave_global_rng_and_greedy_unchanged(backend):
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    backend.generate(PROMPTS, n=2, temperature=1.0, max_new_tokens=4, seed=[1, 2, 3, 4])
+    assert torch.equal(torch.get_rng_state(), before)
+    greedy = backend.generate(PROMPTS, n=2, temperature=0, max_new_tokens=8)
+    assert backend.generate(PROMPTS, n=2, temperature=0, max_new_tokens=8, seed=[9, 9, 9, 9]) == greedy
+
+
 def test_stop_string_truncates(backend):
     full = backend.generate(PROMPTS, temperature=0, max_new_tokens=16)
     text = full[0][0]
@@ -104,6 +128,8 @@ def test_bad_arguments(backend, model_dir):
         backend.generate("a")
     with pytest.raises(ValueError, match="prompt 0, message 0"):
         backend.generate([[{"role": "user"}]])
+    with pytest.raises(ValueError, match="list of 1 seeds but there are 2 prompts"):
+        backend.generate(["a", "b"], seed=[1])
     with pytest.raises(TypeError, match="has no option"):
         get_backend("hf", model=str(model_dir), batchsize=2)
     with pytest.raises(ValueError, match="unknown generation backend 'vllm-typo'"):

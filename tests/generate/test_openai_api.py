@@ -1,6 +1,7 @@
 """OpenAIBackend against a real HTTP server on localhost (ThreadingHTTPServer in a thread) that serves
-scripted responses: chat and completions with n, 429 + Retry-After, 5xx then success, permanent
-400, connection refused, timeouts, the concurrency bound, and the API key kept out of errors and logs.
+scripted responses: chat and completions with n, per-prompt seeds (with and without n_per_request
+chunks), 429 + Retry-After, 5xx then success, permanent 400, connection refused, timeouts, the
+concurrency bound, and the API key kept out of errors and logs.
 
 Run: .venv/bin/python -m pytest tests/generate/test_openai_api.py -q
 """
@@ -123,6 +124,30 @@ def test_completions_with_n_and_chunks(server, monkeypatch):
     assert all(r["body"]["top_k"] == 20 for r in server.requests)
     with pytest.raises(GenerationError, match="prompt 1 is a message list; api='completions'"):
         b.generate(["a", [{"role": "user", "content": "b"}]])
+
+
+def test_per_prompt_seeds_in_request_bodies(server):
+    """Request c of prompt i carries seed[i] + c; prompts = ["a", "b", "c"], seeds = [10, 20, 7]."""
+    b = backend(server, api="completions")
+    out = b.generate(["a", "b", "c"], n=2, seed=[10, 20, 7])
+    assert out == [["a#0", "a#1"], ["b#0", "b#1"], ["c#0", "c#1"]]
+    assert sorted((r["body"]["prompt"], r["body"]["seed"]) for r in server.requests) == [("a", 10), ("b", 20), ("c", 7)]
+
+    server.requests.clear()  # n=5 in chunks of 2 -> chunks 0, 1, 2 of sizes 2, 2, 1
+    chunked = backend(server, n_per_request=2)
+    out = chunked.generate(["a", "b"], n=5, seed=(100, 3))
+    assert out == [["a#0", "a#1", "a#0", "a#1", "a#0"], ["b#0", "b#1", "b#0", "b#1", "b#0"]]
+    sent = sorted((r["body"]["messages"][-1]["content"], r["body"]["seed"], r["body"]["n"]) for r in server.requests)
+    assert sent == [("a", 100, 2), ("a", 101, 2), ("a", 102, 1), ("b", 3, 2), ("b", 4, 2), ("b", 5, 1)]
+
+
+def test_bad_per_prompt_seeds_send_nothing(server):
+    b = backend(server)
+    with pytest.raises(ValueError, match="list of 3 seeds but there are 2 prompts"):
+        b.generate(["a", "b"], seed=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"seed\[1\] \(the seed of prompt 1\) must be an int, got False"):
+        b.generate(["a", "b"], seed=[1, False])
+    assert server.requests == [] and b.stats.requests == 0
 
 
 def test_429_then_success_honours_retry_after(server):

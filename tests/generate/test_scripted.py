@@ -27,6 +27,12 @@ def test_scripted_cycles_cuts_and_records():
     out = b.generate(["p", [{"role": "user", "content": "m"}], "other"], n=3, stop=["\n```"], seed=4)
     assert out == [["a", "b", "a"], ["c", "c", "c"], ["d", "d", "d"]]
     assert b.calls[0]["n"] == 3 and b.calls[0]["seed"] == 4 and b.calls[0]["stop"] == ["\n```"]
+    seeds = [7, 8, 9]
+    assert b.generate(["p", "m", "other"], n=1, seed=seeds) == [["a\n```"], ["c"], ["d"]]  # the seed changes nothing
+    seeds[0] = 0  # the record is a copy, as given
+    assert b.calls[1]["seed"] == [7, 8, 9]
+    b.generate(["p"], seed=(5,))
+    assert b.calls[2]["seed"] == [5]
 
 
 def test_scripted_unknown_prompt_is_an_error():

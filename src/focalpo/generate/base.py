@@ -7,18 +7,28 @@
 
 A prompt is a plain string or an OpenAI-style message list (`[{"role": "user", "content": ...}]`).
 The answer keeps prompt order and holds exactly `n` completions per prompt, each without the
-prompt and cut before the first `stop` string. Backends are imported lazily by `get_backend`, so
-`import focalpo.generate` pulls in neither torch nor transformers.
+prompt and cut before the first `stop` string.
+
+`seed` is None (unseeded), one int for the whole call (each backend derives its batch or request
+seeds from it, so a prompt's samples may depend on the other prompts of the call), or a list of
+ints, one per prompt: then every prompt is sampled from its own seed alone, and its completions do
+not depend on which other prompts share the call, nor on their order. A pipeline that batches or
+shards its problems gives each problem a fixed seed this way (`prompt_seeds` validates the list).
+
+Backends are imported lazily by `get_backend`, so `import focalpo.generate` pulls in neither torch
+nor transformers.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from typing import Any, Protocol, Sequence, Union, runtime_checkable
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 Prompt = Union[str, list]  # a plain prompt, or a list of Message dicts
+Seed = Union[int, Sequence[int], None]  # one int for the call, or a list/tuple of one int per prompt
 
 # name -> "module:Class", imported on first use
 BACKENDS: dict[str, str] = {
@@ -34,7 +44,12 @@ class GenerationError(RuntimeError):
 
 @runtime_checkable
 class Backend(Protocol):
-    """Anything that turns prompts into `n` sampled completions each."""
+    """Anything that turns prompts into `n` sampled completions each.
+
+    `seed`: None, one int for the call, or a list of one int per prompt; with a list, the completions
+    of prompt i depend only on prompt i, seed[i] and the sampling arguments, not on the other prompts
+    of the call or their order (see the module docstring).
+    """
 
     def generate(
         self,
@@ -44,7 +59,7 @@ class Backend(Protocol):
         top_p: float = 1.0,
         max_new_tokens: int = 512,
         stop: Sequence[str] | None = None,
-        seed: int | None = None,
+        seed: Seed = None,
     ) -> list[list[str]]:
         """`n` completions per prompt, in prompt order; temperature 0 means greedy."""
         ...
@@ -72,7 +87,7 @@ def truncate_at_stop(text: str, stop: Sequence[str] | None) -> str:
 
 
 def check_sampling(prompts: Sequence[Prompt], n: int, temperature: float, top_p: float, max_new_tokens: int,
-                   stop: Sequence[str] | None) -> None:
+                   stop: Sequence[str] | None, seed: Seed = None) -> None:
     """Raise ValueError naming the first invalid argument of `Backend.generate`."""
     if isinstance(prompts, (str, dict)):
         raise ValueError("prompts must be a list of prompts (strings or message lists), not a single prompt")
@@ -86,9 +101,31 @@ def check_sampling(prompts: Sequence[Prompt], n: int, temperature: float, top_p:
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
     if isinstance(stop, str):
         raise ValueError("stop must be a list of strings, not a single string")
+    prompt_seeds(seed, len(prompts))  # raises on a malformed seed
     for i, p in enumerate(prompts):
         if not isinstance(p, str):
             check_messages(p, where=f"prompt {i}")
+
+
+def prompt_seeds(seed: Seed, n_prompts: int) -> list[int] | None:
+    """The seed of each prompt when `seed` is a per-prompt list/tuple, else None (no seed, or one int).
+
+    Raises ValueError unless `seed` is None, an int, or a list/tuple of exactly `n_prompts` ints
+    (bools are refused: `seed=True` is a bug, not seed 1).
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, list, tuple)):
+        raise ValueError(f"seed must be None, an int, or a list of ints (one per prompt), got {seed!r}")
+    if isinstance(seed, int):
+        return None
+    if len(seed) != n_prompts:
+        raise ValueError(f"seed is a list of {len(seed)} seeds but there are {n_prompts} prompts; "
+                         "give exactly one seed per prompt (or one int for the whole call)")
+    for i, s in enumerate(seed):
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise ValueError(f"seed[{i}] (the seed of prompt {i}) must be an int, got {s!r}")
+    return list(seed)
 
 
 def check_messages(messages: Any, where: str) -> None:
@@ -103,3 +140,17 @@ def check_messages(messages: Any, where: str) -> None:
 def as_messages(prompt: Prompt) -> list[Message]:
     """A plain prompt becomes one user message; a message list is returned as is."""
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def parse_backend_option(item: str) -> tuple[str, Any]:
+    """"batch-size=16" -> ("batch_size", 16); a value that is not JSON stays a string ("dtype=bfloat16")."""
+    key, sep, value = item.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key:
+        raise ValueError(f"--backend-option expects key=value, got {item!r}")
+    if value.lower() in ("true", "false"):  # Python spelling too
+        return key, value.lower() == "true"
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value

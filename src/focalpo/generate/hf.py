@@ -9,9 +9,14 @@ pads little; answers come back in prompt order), `n` samples each via `num_retur
 When the tokenizer has a chat template (and `chat_template` is not False) every prompt goes through
 it, plain strings as one user message; without one, message lists are an error. `stop` strings end
 generation early (transformers' `stop_strings`) and the decoded text is cut before the first one.
-temperature 0 is greedy decoding (the one answer repeated n times). With a `seed`, each batch
-draws from `torch.manual_seed(seed + batch index)` inside a forked RNG, so the same call gives the
-same texts on CPU and the caller's global RNG is untouched.
+temperature 0 is greedy decoding (the one answer repeated n times).
+
+Seeds: sampling runs inside a forked RNG, so the caller's global RNG is untouched. With one int
+`seed`, batch b draws from `torch.manual_seed(seed + b)`: the same call gives the same texts on CPU,
+but a prompt's samples depend on the prompts batched with it. With a list of per-prompt seeds, each
+prompt is generated alone (one `model.generate` call of n sequences, no padding) from
+`torch.manual_seed(seeds[i])`: its samples are the same whatever other prompts are in the call and in
+whatever order, at the price of no batching across prompts.
 
 For large-scale sampling prefer a vLLM / SGLang server and the `openai` backend.
 Tests: .venv/bin/python -m pytest tests/generate/test_hf.py -q
@@ -23,7 +28,8 @@ from typing import Any, Sequence
 
 import torch
 
-from focalpo.generate.base import GenerationError, Prompt, as_messages, check_sampling, truncate_at_stop
+from focalpo.generate.base import (GenerationError, Prompt, Seed, as_messages, check_sampling, prompt_seeds,
+                                    truncate_at_stop)
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -94,12 +100,16 @@ class HFBackend:
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 512, stop: Sequence[str] | None = None,
-                 seed: int | None = None) -> list[list[str]]:
-        """`n` completions per prompt, in prompt order; see the module docstring."""
-        check_sampling(prompts, n, temperature, top_p, max_new_tokens, stop)
+                 seed: Seed = None) -> list[list[str]]:
+        """`n` completions per prompt, in prompt order; see the module docstring for `seed`."""
+        check_sampling(prompts, n, temperature, top_p, max_new_tokens, stop, seed)
         texts = [self.render(p, where=f"prompt {i}") for i, p in enumerate(prompts)]
         # a chat template already holds the special tokens (BOS, ...) the model expects
         add_special = not self.use_chat_template
+        seeds = prompt_seeds(seed, len(prompts))
+        if seeds is not None:  # alone, so that neither padding nor RNG draws depend on the other prompts
+            return [self._generate_batch([t], n, temperature, top_p, max_new_tokens, stop, s, add_special)[0]
+                    for t, s in zip(texts, seeds)]
         lengths = [len(self.tokenizer(t, add_special_tokens=add_special)["input_ids"]) for t in texts]
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         out: list[list[str]] = [[] for _ in texts]

@@ -37,7 +37,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from focalpo.generate.base import GenerationError, Prompt, as_messages, check_sampling, truncate_at_stop
+from focalpo.generate.base import (GenerationError, Prompt, Seed, as_messages, check_sampling, prompt_seeds,
+                                    truncate_at_stop)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,8 @@ class OpenAIBackend:
     max_retries: retries after the first attempt. backoff_base / backoff_max: the wait before retry
     k is min(backoff_max, backoff_base·2^k) scaled by a factor in [1 − jitter, 1 + jitter];
     a Retry-After header replaces it (capped at max_retry_after).
-    n_per_request: split `n` over several requests of at most this many samples (seed + chunk index).
+    n_per_request: split `n` over several requests of at most this many samples; request c of prompt
+    i carries seed + c (one int seed) or seed[i] + c (a list of per-prompt seeds).
     extra_body: extra JSON fields of every request (e.g. {"top_k": 50} for vLLM).
     """
 
@@ -115,9 +117,14 @@ class OpenAIBackend:
 
     def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 512, stop: Sequence[str] | None = None,
-                 seed: int | None = None) -> list[list[str]]:
-        """`n` completions per prompt, in prompt order; raises GenerationError on the first failed prompt."""
-        check_sampling(prompts, n, temperature, top_p, max_new_tokens, stop)
+                 seed: Seed = None) -> list[list[str]]:
+        """`n` completions per prompt, in prompt order; raises GenerationError on the first failed prompt.
+
+        `seed`: None, one int (request c of every prompt carries seed + c) or one int per prompt
+        (request c of prompt i carries seed[i] + c); how a server honours it is up to the server.
+        """
+        check_sampling(prompts, n, temperature, top_p, max_new_tokens, stop, seed)
+        seeds = prompt_seeds(seed, len(prompts))
         if self.api == "completions":
             for i, p in enumerate(prompts):
                 if not isinstance(p, str):
@@ -132,7 +139,9 @@ class OpenAIBackend:
                 body["messages" if self.api == "chat" else "prompt"] = as_messages(p) if self.api == "chat" else p
                 if stop:
                     body["stop"] = list(stop)
-                if seed is not None:
+                if seeds is not None:
+                    body["seed"] = seeds[i] + c
+                elif seed is not None:
                     body["seed"] = seed + c
                 jobs.append((i, body))
         out: list[list[str]] = [[] for _ in prompts]

@@ -7,7 +7,8 @@
 A prompt's key is the prompt itself, or the content of the last message of a message list. Its
 `n` completions are the first n scripted ones, cycled when the script holds fewer; `stop` strings
 cut them as a real backend would; `default` serves unscripted prompts (else a GenerationError).
-Every call is recorded in `calls` so pipeline tests can assert what was asked for.
+Every call is recorded in `calls` so pipeline tests can assert what was asked for (`seed` as given:
+None, an int, or a list of per-prompt seeds); the seed does not change the completions.
 Tests: .venv/bin/python -m pytest tests/generate/test_scripted.py -q
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from focalpo.generate.base import GenerationError, Prompt, check_sampling, truncate_at_stop
+from focalpo.generate.base import GenerationError, Prompt, Seed, check_sampling, truncate_at_stop
 
 
 class ScriptedBackend:
@@ -32,11 +33,12 @@ class ScriptedBackend:
 
     def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,
                  max_new_tokens: int = 512, stop: Sequence[str] | None = None,
-                 seed: int | None = None) -> list[list[str]]:
+                 seed: Seed = None) -> list[list[str]]:
         """The first `n` scripted completions of each prompt (cycled), cut at `stop`."""
-        check_sampling(prompts, n, temperature, top_p, max_new_tokens, stop)
+        check_sampling(prompts, n, temperature, top_p, max_new_tokens, stop, seed)
+        recorded_seed = list(seed) if isinstance(seed, (list, tuple)) else seed  # a copy: callers may reuse theirs
         self.calls.append({"prompts": list(prompts), "n": n, "temperature": temperature, "top_p": top_p,
-                           "max_new_tokens": max_new_tokens, "stop": list(stop or []), "seed": seed})
+                           "max_new_tokens": max_new_tokens, "stop": list(stop or []), "seed": recorded_seed})
         out = []
         for i, p in enumerate(prompts):
             key = p if isinstance(p, str) else p[-1]["content"]
