@@ -7,9 +7,9 @@
     >>> classify(pass_matrix, gt)
     ([0], [1, 2])
 
-Then `select_pairs(prompt, programs, code_scores, correct, incorrect)` (or `focused_pairs(...)`, all
-steps at once) returns `focalpo.pairs.PreferencePair` records with Focused-DPO's prefix/suffix
-boundaries. Pure Python (no numpy): k = 10 programs x 10 tests is tiny.
+Then `select_pairs(prompt, programs, code_scores, correct, incorrect)` returns
+`focalpo.pairs.PreferencePair` records with Focused-DPO's prefix/suffix boundaries;
+`focused_selection(prompt, programs, pass_matrix)` runs every step at once (`focused_pairs`: its pairs). Pure Python (no numpy): k = 10 programs x 10 tests is tiny.
 
 Method (Focused-DPO, arXiv 2502.11475, ranking taken from CodeDPO, arXiv 2410.05605):
 
@@ -43,6 +43,7 @@ Method (Focused-DPO, arXiv 2502.11475, ranking taken from CodeDPO, arXiv 2410.05
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from focalpo.localize import UNITS, common_prefix_suffix
@@ -240,7 +241,19 @@ def select_pairs(
     return pairs
 
 
-def focused_pairs(
+@dataclass
+class Selection:
+    """Every intermediate of Focused-DPO's selection for one problem (see `focused_selection`)."""
+
+    code_scores: list[float]
+    test_scores: list[float]
+    ground_truth: list[int]  # test indices
+    correct: list[int]  # program indices
+    incorrect: list[int]
+    pairs: list[PreferencePair]
+
+
+def focused_selection(
     prompt: Text,
     programs: Sequence[str],
     pass_matrix: PassMatrix,
@@ -249,7 +262,7 @@ def focused_pairs(
     d: float = DAMPING,
     iterations: int = ITERATIONS,
     **options: Any,
-) -> list[PreferencePair]:
+) -> Selection:
     """All of Focused-DPO's selection for one problem: PageRank -> ground truth -> classify -> pairs.
 
     `options` go to `select_pairs` (lam, max_pairs, unit, reuse).
@@ -257,7 +270,7 @@ def focused_pairs(
     n_codes, n_tests = check_pass_matrix(pass_matrix)
     if len(programs) != n_codes:
         raise ValueError(f"{len(programs)} programs for a pass matrix of {n_codes} rows")
-    code_scores, _ = pagerank_scores(pass_matrix, d=d, iterations=iterations)
+    code_scores, test_scores = pagerank_scores(pass_matrix, d=d, iterations=iterations)
     gt = ground_truth_tests(pass_matrix, code_scores)
     correct, incorrect = classify(pass_matrix, gt)
     pass_counts = [sum(1 for x in row if x) for row in pass_matrix]
@@ -266,4 +279,9 @@ def focused_pairs(
     )
     for pair in pairs:
         pair.meta.update({"n_tests": n_tests, "n_ground_truth_tests": len(gt)})
-    return pairs
+    return Selection(code_scores, test_scores, gt, correct, incorrect, pairs)
+
+
+def focused_pairs(prompt: Text, programs: Sequence[str], pass_matrix: PassMatrix, **options: Any) -> list[PreferencePair]:
+    """The pairs of `focused_selection` (same arguments)."""
+    return focused_selection(prompt, programs, pass_matrix, **options).pairs
