@@ -4,7 +4,8 @@
 
 `samples.jsonl`: one problem per line, `{"task_id": ..., "programs": [str, ...], "correct": [bool, ...]}`,
 or `"pass_matrix": [[bool, ...], ...]` instead of `"correct"` (then correctness is Focused-DPO's own:
-PageRank ground truth, `focalpo.rank`). In Python:
+PageRank ground truth, `focalpo.rank`). The `records.jsonl` of a `focalpo focused` run is such a
+file (its records of problems without programs or tests are skipped). In Python:
 
     rows = error_concentration(records); print(format_table(rows)); write_csv(rows, "table.csv")
 
@@ -43,6 +44,7 @@ from typing import Any
 
 from focalpo.localize import UNITS, common_prefix_suffix
 
+UNRANKED = ("no_programs", "no_tests")  # statuses of focused records that have no pass matrix
 SEGMENTS = ("common_prefix", "common_suffix", "prefix+chosen_mid", "prefix+rejected_mid")
 
 
@@ -156,6 +158,8 @@ def error_concentration(problems_records: Sequence[Mapping[str, Any]], unit: str
     problems = {name: 0 for name in SEGMENTS}
     for k, record in enumerate(problems_records):
         where = str(record.get("source", f"record {k} ({record.get('task_id', '?')})"))
+        if record.get("status") in UNRANKED:  # a `focalpo focused` record without a pass matrix
+            continue
         programs = record.get("programs")
         if not isinstance(programs, list) or not all(isinstance(p, str) for p in programs):
             raise ValueError(f"{where}: field 'programs': must be a list of strings")

@@ -4,6 +4,10 @@
     focalpo eval --benchmark humaneval+ --canonical          # the reference solutions as samples
     focalpo localize --in trl.jsonl --method lcs --out pairs.jsonl   # D+/D- or prefix/suffix regions
     focalpo train --model PATH --data pairs.jsonl --scheme target-rpo --output runs/a [key=value ...]
+    focalpo synth-prompts --source-dir REPO --out problems.jsonl --backend openai --model M --base-url URL
+    focalpo focused --benchmark mbpp+ --backend hf --model PATH --out runs/fd [--shard 0/4] [--resume]
+    focalpo merge runs/fd-0 runs/fd-1 --out runs/fd           # shards of one pipeline run
+    focalpo analyze runs/fd/records.jsonl [--out table.csv]   # error concentration (Phi)
 
 Each command imports its machinery lazily, so `focalpo --help` stays instant.
 """
@@ -141,12 +145,130 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _add_focused(sub) -> None:
+    from focalpo.problems.registry import BENCHMARKS
+
+    p = sub.add_parser(
+        "focused", help="Focused-DPO data: sample k programs and k tests, run them, rank by PageRank, pair",
+        description="Flags and key=value overrides (any FocusedConfig field, e.g. lam=2 "
+        "backend_options.dtype=bfloat16) override the --config YAML. Outputs records.jsonl, "
+        "pairs.jsonl and summary.json in --out.",
+    )
+    p.add_argument("--config", help="YAML with FocusedConfig fields")
+    p.add_argument("--out", help="run directory (records.jsonl, pairs.jsonl, summary.json, config.json)")
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
+    p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
+    p.add_argument("--limit", type=int, help="only the first N problems")
+    p.add_argument("--backend", help="generation backend: hf (default), openai, scripted")
+    p.add_argument("--model", help="hf: local directory or hub id; openai: served model name")
+    p.add_argument("--base-url", help="openai backend: server URL up to /v1")
+    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend keyword option, repeatable (dtype=bfloat16, batch_size=16, max_concurrency=64)")
+    p.add_argument("--k", type=int, help="programs per problem (default 10)")
+    p.add_argument("--k-tests", type=int, help="test answers per problem (default 10)")
+    p.add_argument("--temperature", type=float, help="default 1.5")
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--prompt-style", choices=["instruct", "complete"])
+    p.add_argument("--program-template", metavar="FILE", help="program prompt template ({prompt}, {entry_point})")
+    p.add_argument("--test-template", metavar="FILE", help="test prompt template ({prompt}, {entry_point})")
+    p.add_argument("--timeout", type=float, help="seconds per test in the sandbox (default 2)")
+    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
+    p.add_argument("--lam", type=float, help="λ of Diff = rank difference + λ·common length (default 1)")
+    p.add_argument("--max-pairs", type=int, help="pairs per problem (default 1)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--shard", help="i/N: run the i-th of N shards (merge them with focalpo merge)")
+    p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue the run in --out")
+    run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    p.set_defaults(func=_cmd_focused)
+
+
+def _cmd_focused(args) -> int:
+    import json
+
+    from focalpo.pipelines.focused import FocusedConfig, run_focused
+    from focalpo.train.config import load_config
+
+    from focalpo.generate.base import parse_backend_option
+
+    skip = ("command", "func", "config", "overrides", "resume", "overwrite", "program_template", "test_template",
+            "backend_option")
+    flags = {k: v for k, v in vars(args).items() if k not in skip}
+    overrides = [f"backend_options.{k}={json.dumps(v)}" for k, v in map(parse_backend_option, args.backend_option)]
+    for name in ("program_template", "test_template"):
+        if getattr(args, name):
+            flags[name] = Path(getattr(args, name)).read_text(encoding="utf-8")
+    cfg = load_config(FocusedConfig, args.config, overrides + args.overrides, flags=flags)
+    summary = run_focused(cfg, resume=args.resume, overwrite=args.overwrite)
+    shown = {k: v for k, v in summary.items() if k != "config"}
+    print(json.dumps(shown, indent=1))
+    print(f"pairs: {Path(cfg.out) / 'pairs.jsonl'}; records: {Path(cfg.out) / 'records.jsonl'}")
+    return 0
+
+
+def _add_merge(sub) -> None:
+    p = sub.add_parser("merge", help="merge the shard runs of a data pipeline into one run directory")
+    p.add_argument("runs", nargs="+", help="shard run directories (--out of each --shard i/N run)")
+    p.add_argument("--out", required=True, help="merged run directory")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.set_defaults(func=_cmd_merge)
+
+
+def _cmd_merge(args) -> int:
+    from focalpo.pipelines.runner import merge_runs
+
+    result = merge_runs(args.runs, args.out, overwrite=args.overwrite)
+    print(f"merged {result['records']} records from {len(args.runs)} runs into {args.out} "
+          f"({result['summary']['pairs']} pairs)")
+    if result["missing_shards"]:
+        print(f"warning: shards {', '.join(result['missing_shards'])} are missing", file=sys.stderr)
+    return 0
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="Focused-DPO's error-concentration table (Phi of prefix/middle/suffix)")
+    p.add_argument("samples", help="JSONL: task_id, programs, correct or pass_matrix (a focused run's records.jsonl)")
+    p.add_argument("--unit", choices=["line", "char"], default="line")
+    p.add_argument("--out", help="also write the table as CSV")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_cmd_analyze)
+
+
+def _cmd_analyze(args) -> int:
+    from focalpo.analyze import main as analyze_main
+
+    argv = [args.samples, "--unit", args.unit] + (["--out", args.out] if args.out else [])
+    return analyze_main(argv + (["--overwrite"] if args.overwrite else []))
+
+
+def _add_synth_prompts(sub) -> None:
+    from focalpo.pipelines.synth import add_arguments
+
+    p = sub.add_parser("synth-prompts", help="Focused-DPO phase 0: problems from concepts (APIs, documented "
+                       "functions) in Python sources, written by a model")
+    add_arguments(p)
+    p.set_defaults(func=_cmd_synth_prompts)
+
+
+def _cmd_synth_prompts(args) -> int:
+    from focalpo.pipelines.synth import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focalpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_eval(sub)
     _add_localize(sub)
     _add_train(sub)
+    _add_synth_prompts(sub)
+    _add_focused(sub)
+    _add_merge(sub)
+    _add_analyze(sub)
     return parser
 
 
