@@ -202,3 +202,14 @@ def test_pair_writer_cuts_a_torn_last_record_with_a_warning(tmp_path):
     w.write(PreferencePair("p", "a", "b"))
     w.close()
     assert read_pairs(path) == [_pair(), PreferencePair("p", "a", "b")]
+
+
+def test_as_conversational_wraps_texts_and_keeps_spans():
+    p = PreferencePair("Write f.", "def f(): return 1\n", "def f(): return 2\n", chosen_spans=((16, 17),),
+                       rejected_spans=((16, 17),), prefix_len=16, chosen_suffix_start=17, rejected_suffix_start=17)
+    c = p.as_conversational()
+    assert c.prompt == [{"role": "user", "content": "Write f."}]
+    assert c.chosen == [{"role": "assistant", "content": "def f(): return 1\n"}]
+    assert (c.chosen_spans, c.prefix_len, c.chosen_suffix_start) == (p.chosen_spans, 16, 17)
+    assert c.chosen_text[16:17] == "1" and c.as_conversational() is c
+    check_record(c.to_json(), "<test>")

@@ -26,6 +26,7 @@ field: "pairs.jsonl:7: field 'rejected_spans': span [9, 4) has start > end".
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -82,6 +83,17 @@ class PreferencePair:
     @property
     def is_conversational(self) -> bool:
         return not isinstance(self.prompt, str)
+
+    def as_conversational(self) -> PreferencePair:
+        """TRL's conversational form of a plain pair (one user turn, one assistant turn each); spans,
+        which index the completion text, are unchanged. A conversational pair is returned as is."""
+        if self.is_conversational:
+            return self
+        return dataclasses.replace(
+            self, prompt=[{"role": "user", "content": self.prompt}],
+            chosen=[{"role": "assistant", "content": self.chosen}],
+            rejected=[{"role": "assistant", "content": self.rejected}],
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; localisation fields that are None are left out."""

@@ -40,7 +40,17 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from focalpo.extract import extract_code, split_asserts
-from focalpo.pipelines.runner import RunDir, Shard, problem_seed, write_json, write_jsonl
+from focalpo.pipelines.runner import (
+    RunDir,
+    Shard,
+    backend_from_config,
+    chat_pairs,
+    check_unique_ids,
+    problem_seed,
+    progress_bar,
+    write_json,
+    write_jsonl,
+)
 from focalpo.problems.types import Problem
 from focalpo.rank import DAMPING, ITERATIONS, LAM, focused_selection, ranks
 
@@ -212,18 +222,6 @@ def _reason(verdict) -> str:
     return f"{verdict.status}: {message[:200]}" if message else verdict.status
 
 
-def _as_chat(pair, prompt_text: str):
-    from focalpo.pairs import PreferencePair
-
-    return PreferencePair(
-        [{"role": "user", "content": prompt_text}],
-        [{"role": "assistant", "content": pair.chosen}],
-        [{"role": "assistant", "content": pair.rejected}],
-        prefix_len=pair.prefix_len, chosen_suffix_start=pair.chosen_suffix_start,
-        rejected_suffix_start=pair.rejected_suffix_start, meta=pair.meta,
-    )  # fmt: skip
-
-
 def build_record(task: _Task, results: Sequence, cfg: FocusedConfig, chat: bool) -> dict:
     """The problem's record (module doc) from its sandbox results, pairs included."""
     record: dict[str, Any] = {"task_id": task.problem.task_id, "seed": task.seed, "prompt": task.program_prompt,
@@ -235,7 +233,7 @@ def build_record(task: _Task, results: Sequence, cfg: FocusedConfig, chat: bool)
     matrix = [[v.passed for v in r.verdicts] for r in results]
     sel = focused_selection(task.program_prompt, task.programs, matrix, task_id=task.problem.task_id, d=cfg.d,
                             iterations=cfg.iterations, lam=cfg.lam, max_pairs=cfg.max_pairs, unit=cfg.unit)
-    pairs = [_as_chat(p, task.program_prompt) for p in sel.pairs] if chat else sel.pairs
+    pairs = [p.as_conversational() for p in sel.pairs] if chat else sel.pairs
     good = set(sel.correct)
     status = ("ok" if pairs else "no_correct" if not sel.ground_truth else
               "no_incorrect" if not sel.incorrect else "no_pairs")
@@ -260,25 +258,9 @@ def load_problems(cfg: FocusedConfig) -> list[Problem]:
     return problems[: cfg.limit] if cfg.limit is not None else problems
 
 
-def make_backend(cfg: FocusedConfig):
-    """The generation backend of the config (imported lazily: torch only for `hf`)."""
-    from focalpo.generate import get_backend
-
-    options = dict(cfg.backend_options)
-    if cfg.model:
-        options.setdefault("model", cfg.model)
-    if cfg.base_url:
-        options.setdefault("base_url", cfg.base_url)
-    return get_backend(cfg.backend, **options)
-
-
 def uses_chat(backend: Any, cfg: FocusedConfig) -> bool:
-    """Whether pairs are conversational: forced by `pair_format`, else as the backend prompted."""
-    if cfg.pair_format != "auto":
-        return cfg.pair_format == "chat"
-    if cfg.prompt_style == "complete":
-        return False
-    return bool(getattr(backend, "use_chat_template", False) or getattr(backend, "api", None) == "chat")
+    """Whether pairs are conversational (`pair_format`; a base model continuing code: plain)."""
+    return cfg.prompt_style != "complete" and chat_pairs(backend, cfg.pair_format)
 
 
 def sample(backend: Any, tasks: list[_Task], cfg: FocusedConfig) -> None:
@@ -326,17 +308,17 @@ def run_focused(cfg: FocusedConfig, *, resume: bool = False, overwrite: bool = F
     cfg.check()
     shard = Shard.parse(cfg.shard)
     problems = list(problems) if problems is not None else load_problems(cfg)
-    _check_unique(problems)
+    check_unique_ids(p.task_id for p in problems)
     config = {"pipeline": "focused", **dataclasses.asdict(cfg)}
     with RunDir(cfg.out, config, resume=resume, overwrite=overwrite, free_keys=FREE_KEYS,
                 derived=(PAIRS_FILE, SUMMARY_FILE)) as run:
         owned = [p for p in problems if shard.owns(p.task_id)]
         todo = [p for p in owned if p.task_id not in run.done]
         if todo:
-            backend = backend if backend is not None else make_backend(cfg)
+            backend = backend if backend is not None else backend_from_config(cfg)
             chat = uses_chat(backend, cfg)
             limits = Limits(test_time=cfg.timeout)
-            bar = _progress(cfg, total=len(owned), initial=len(owned) - len(todo))
+            bar = progress_bar(cfg.progress, len(owned), len(owned) - len(todo), desc="focused")
             with ExecPool(workers=cfg.workers, limits=limits) as pool, ThreadPoolExecutor(1) as runner:
                 pending = None  # (tasks, future): the sandbox runs batch b while batch b+1 is sampled
                 try:
@@ -353,22 +335,6 @@ def run_focused(cfg: FocusedConfig, *, resume: bool = False, overwrite: bool = F
             if bar is not None:
                 bar.close()
         return write_outputs(cfg.out, run.records(), config)
-
-
-def _check_unique(problems: Sequence[Problem]) -> None:
-    seen: set[str] = set()
-    for p in problems:
-        if p.task_id in seen:
-            raise ValueError(f"problem task_id {p.task_id!r} appears twice: records are keyed by task id")
-        seen.add(p.task_id)
-
-
-def _progress(cfg: FocusedConfig, total: int, initial: int):
-    if not cfg.progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="focused", unit="problem", dynamic_ncols=True)
 
 
 def _finish(run: RunDir, tasks: list[_Task], future, cfg: FocusedConfig, chat: bool, bar) -> None:

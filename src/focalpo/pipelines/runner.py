@@ -79,6 +79,48 @@ class Shard:
 
 
 # --------------------------------------------------------------------------------------------------
+# what every pipeline run needs
+
+
+def backend_from_config(cfg: Any) -> Any:
+    """The generation backend of a pipeline config (`backend`, `model`, `base_url`, `backend_options`),
+    imported lazily: torch only for `hf`."""
+    from focalpo.generate import get_backend
+
+    options = dict(cfg.backend_options)
+    if cfg.model:
+        options.setdefault("model", cfg.model)
+    if cfg.base_url:
+        options.setdefault("base_url", cfg.base_url)
+    return get_backend(cfg.backend, **options)
+
+
+def chat_pairs(backend: Any, pair_format: str) -> bool:
+    """Whether pair records are conversational: "chat" / "plain" force it; "auto" follows the backend
+    (a chat template in use, or the chat API)."""
+    if pair_format != "auto":
+        return pair_format == "chat"
+    return bool(getattr(backend, "use_chat_template", False) or getattr(backend, "api", None) == "chat")
+
+
+def check_unique_ids(task_ids: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for t in task_ids:
+        if t in seen:
+            raise ValueError(f"problem task_id {t!r} appears twice: records are keyed by task id")
+        seen.add(t)
+
+
+def progress_bar(enabled: bool, total: int, initial: int, desc: str):
+    """A tqdm bar over problems (rate and ETA), or None."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, unit="problem", dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------------------------------
 # records
 
 
