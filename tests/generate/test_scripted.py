@@ -49,3 +49,15 @@ def test_import_is_light():
             "print('torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_scripted_conversations_answer_by_turn():
+    from focalpo.generate import GenerationError, get_backend
+
+    b = get_backend("scripted", conversations={"fix it": ["v1", "v2"]}, default=["other"])
+    first = [{"role": "user", "content": "fix it"}]
+    second = first + [{"role": "assistant", "content": "v1"}, {"role": "user", "content": "error: ..."}]
+    assert b.generate([first, second, "plain"], n=1) == [["v1"], ["v2"], ["other"]]
+    third = second + [{"role": "assistant", "content": "v2"}, {"role": "user", "content": "again"}]
+    with pytest.raises(GenerationError, match="has 2 turns, asked for turn 3"):
+        b.generate([third])
