@@ -15,6 +15,12 @@ builds nothing but plain builtin values, and never sees the expected outputs. Ea
 own time limit: an in-process timer first, then a hard kill by the parent, after which a fresh job
 continues with the next test.
 
+`Job(module="fib", files={"data.json": ...}, coverage=True)`: the program is importable as `fib`
+(tests `from fib import fib`), extra files are written into the job's directory (first on
+sys.path), and `ExecResult.coverage` gives the program's line coverage by the tests (coverage.py,
+merged over the job's processes). Failing tests carry `Verdict.traceback`, the last frames of the
+program, test code and extra files (a load error: `ExecResult.load_traceback`).
+
 What is isolated (as root on Linux; `ExecPool.isolation` / `ExecResult.isolation` report what
 was actually in force, with notes on what was not):
 - processes: each job is PID 1 of its own PID namespace, so when it ends or is killed every
@@ -47,6 +53,8 @@ What is NOT isolated:
   deliberately writes forged frames to its result pipe can fake those verdicts (call and stdio
   tests are immune: their verdicts are computed in the parent); unittest assertions such as
   `assertEqual` still use the program objects' `__eq__`, and a program can patch `unittest`;
+- line coverage and tracebacks are also measured inside the job: a program can distort them
+  (stop the tracer, forge "cov"/"tb" frames); the parent only checks their types and sizes;
 - time: a program that forges the "big value follows" notice (once per test) must then send
   bytes within its test's allowance at every step; by trickling bytes it can stretch a test to
   at most `Limits.transfer_time` (60 s), and it still has to produce a valid frame;

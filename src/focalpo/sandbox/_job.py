@@ -8,6 +8,12 @@ only be decided here, next to the program; see the isolation notes in `focalpo.s
 
 Each test runs under an in-process timer (SIGALRM -> `TimeLimitExceeded`); a program that blocks
 or swallows it is killed by the parent at the hard deadline, which this module cannot influence.
+
+Optional, only when the spec asks (the common case pays nothing): the program as a real file
+`<workdir>/<module>.py` next to extra files the job writes itself (spec "files"), line coverage of
+that file with coverage.py ("coverage": "cov" frames of newly executed lines after the load and
+after every test, so lines survive a hard kill), and, for failing tests only, a "tb" frame with
+the failure's frames in the program, the test code and the extra files, formatted by the parent.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import types
 import unittest
+import warnings
 
+from focalpo.sandbox.jobfiles import PROGRAM_MODULE  # default __name__ of the program: not "__main__"
 from focalpo.sandbox.wire import HEADER, Opaque, to_plain
 
 # Bound before any untrusted code runs, so a program that clobbers `os.write` & co. (as
@@ -37,8 +46,10 @@ _exit = os._exit
 _type = type
 _id = id
 
-PROGRAM_MODULE = "solution"  # __name__ of the program namespace (so `if __name__ == "__main__"` is off)
 TEST_MODULE = "test_module"  # __name__ of a unittest test module
+TEST_FILES = frozenset({"test.py", "test_setup.py", TEST_MODULE + ".py"})  # file names of test code
+TRACEBACK_FRAMES = 8  # frames of a failure's traceback sent to the parent (the last ones)
+TRACEBACK_CHARS = 2000
 MAX_PAYLOAD = 1 << 30
 BIG_OUTPUT = 10_000  # len() above which a return value is announced before it is serialised
 
@@ -157,7 +168,7 @@ def confine(spec: dict, result_fd: int, out_fd: int, err_fd: int) -> None:
     np_random = sys.modules.get("numpy.random")  # imported by the zygote along with numpy
     if np_random is not None:
         np_random.seed(0)
-    sys.argv = [PROGRAM_MODULE + ".py"]
+    sys.argv = [spec.get("module", PROGRAM_MODULE) + ".py"]
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace")
 
@@ -262,30 +273,144 @@ class _Runner:
     def __init__(self, spec: dict):
         self.spec = spec
         # The program is a real module, so test code may also `from solution import f`.
-        self.module = types.ModuleType(PROGRAM_MODULE)
+        name = spec.get("module", PROGRAM_MODULE)
+        self.module = types.ModuleType(name)
         self.ns: dict = self.module.__dict__
         self.ns["__builtins__"] = builtins
         self.modules: dict[str, types.ModuleType] = {}
         self.output_limit = spec["limits"]["output"]
         self.reporter: _Reporter | None = None
         self.index = -1
+        self.workdir = spec["workdir"]
+        # A real file when extra files or coverage need one (coverage knows code by its file name).
+        self.on_disk = "files" in spec or "coverage" in spec
+        self.filename = os.path.join(self.workdir, name + ".py") if self.on_disk else name + ".py"
+        self.failure: BaseException | None = None  # what made the current test fail, if anything
+        self.cov = None  # a started coverage.Coverage
+        self.cov_problem = ""  # why coverage is not measured, until reported
+        self.cov_sent: set[int] = set()
 
     def load(self) -> tuple[str, str, float]:
-        program = self.spec["program"]
+        program, filename = self.spec["program"], self.filename
+        if self.on_disk:
+            problem = self._prepare_directory()
+            if problem:
+                return "exception", problem, 0.0
+            self.ns["__file__"] = filename
 
         def _load():
-            exec(compile(program, PROGRAM_MODULE + ".py", "exec"), self.ns)
+            exec(compile(program, filename, "exec"), self.ns)
 
         if not self.spec["needs_namespace"]:
             # Only stdio tests: the program runs per test as __main__; just check it compiles.
-            code, msg, dt, _ = _timed(lambda: compile(program, PROGRAM_MODULE + ".py", "exec"), 10.0)
+            code, msg, dt, self.failure = _timed(lambda: compile(program, filename, "exec"), 10.0)
             return code, msg, dt
-        sys.modules[PROGRAM_MODULE] = self.module
-        code, msg, dt, _ = _timed(_load, self.spec["load_time"])
+        sys.modules[self.module.__name__] = self.module
+        code, msg, dt, self.failure = _timed(_load, self.spec["load_time"])
         return code, msg, dt
+
+    def _prepare_directory(self) -> str:
+        """Write the program and the extra files (as the job's uid, so they go with the directory),
+        start coverage, then put the directory first on sys.path. Returns a load error, or ''."""
+        files = self.spec.get("files") or {}
+        name = ""
+        try:
+            for name, text in ((self.module.__name__ + ".py", self.spec["program"]), *files.items()):
+                path = os.path.join(self.workdir, name)
+                if "/" in name:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+        except (OSError, ValueError) as e:  # the file size limit, a surrogate in the text ...
+            return f"could not write the file {name!r}: {getattr(e, 'strerror', None) or _describe(e)}"
+        if self.spec.get("coverage"):
+            self._start_coverage()  # before the directory is on sys.path: a file may be coverage.py
+        if files:
+            sys.path.insert(0, self.workdir)
+        return ""
+
+    # ----------------------------------------------------------------------------------------------
+    # Coverage of the program file (only with spec["coverage"])
+
+    def _start_coverage(self) -> None:
+        try:
+            import coverage
+        except ImportError:
+            self.cov_problem = "coverage.py is not installed"
+            return
+        try:
+            # No config file: the directory holds files of the job's own making (a .coveragerc).
+            cov = coverage.Coverage(data_file=None, include=[self.filename], branch=False, config_file=False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cov.start()
+        except Exception as e:  # noqa: BLE001
+            self.cov_problem = f"coverage.py failed to start: {_describe(e)}"
+            return
+        self.cov = cov
+
+    def report_coverage(self, stop: bool = False) -> None:
+        """Send the program lines executed since the last report (the parent takes the union), or
+        why there are none. Runs between tests: the program may have tampered with coverage."""
+        if self.cov is None:
+            if self.cov_problem:
+                self.reporter.send(("cov", self.cov_problem))
+                self.cov_problem = ""
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "no data collected" and the like: not the program's output
+                if stop:
+                    self.cov.stop()
+                data = self.cov.get_data()
+                lines = {n for f in data.measured_files() for n in data.lines(f) or ()}
+        except Exception as e:  # noqa: BLE001
+            self.cov, self.cov_problem = None, f"coverage.py failed: {_describe(e)}"
+            return self.report_coverage()
+        new = lines - self.cov_sent
+        if new:
+            self.cov_sent |= new
+            self.reporter.send(("cov", sorted(new)))
+
+    # ----------------------------------------------------------------------------------------------
+    # Tracebacks (failing tests only)
+
+    def report_traceback(self, index: int) -> None:
+        """Send ("tb", index, frames, exception text) for the failure of test `index` (-1: the load).
+        Frames are (kind, file, line, function) of the program ("program"), test code ("test") and
+        files in the working directory ("file"), the last TRACEBACK_FRAMES of them."""
+        exc = self.failure
+        if exc is None:
+            return
+        try:
+            frames, prefix = [], self.workdir + "/"
+            tb = exc.__traceback__
+            while _type(tb) is types.TracebackType:
+                code = tb.tb_frame.f_code
+                name = code.co_filename
+                if name == self.filename:
+                    kind, name = "program", self.module.__name__ + ".py"
+                elif name in TEST_FILES:
+                    kind = "test"
+                elif name.startswith(prefix):
+                    kind, name = "file", name[len(prefix) :]
+                else:  # the harness, unittest, the standard library
+                    tb = tb.tb_next
+                    continue
+                frames.append((kind, name[:200], tb.tb_lineno or 0, str(code.co_name)[:200]))
+                tb = tb.tb_next
+            try:
+                text = "".join(traceback.format_exception_only(_type(exc), exc))
+            except BaseException:  # noqa: BLE001 - untrusted __str__ / __notes__
+                text = _describe(exc) + "\n"
+            text = text.replace(prefix, "")[-TRACEBACK_CHARS:]
+            self.reporter.send(("tb", index, frames[-TRACEBACK_FRAMES:], text))
+        except BaseException:  # noqa: BLE001 - a forged __traceback__: no traceback, the verdict stands
+            pass
 
     def run(self, test: tuple, seconds: float):
         kind = test[0]
+        self.failure = None
         return getattr(self, "_" + kind)(test, seconds)
 
     def _call(self, test, seconds):
@@ -297,6 +422,7 @@ class _Runner:
 
         code, msg, dt, value = _timed(call, seconds)
         if code != "ok":
+            self.failure = value
             return code, msg, dt, None
         if _is_big(value):
             # Converting and sending a huge value can take longer than the call itself: tell the
@@ -320,6 +446,8 @@ class _Runner:
         code, msg, dt, exc = _timed(run, seconds)
         if code == "exception" and isinstance(exc, AssertionError):
             code = "fail"
+        if code != "ok":
+            self.failure = exc
         return code, msg, dt, None
 
     def _stdio(self, test, seconds):
@@ -328,7 +456,7 @@ class _Runner:
         Like an interpreter exit, non-daemon threads the program started are waited for (within
         the time limit) before the output is read."""
         _, stdin = test
-        program = self.spec["program"]
+        program, filename = self.spec["program"], self.filename
         ns = {"__name__": "__main__", "__builtins__": builtins}
         saved = sys.stdin, sys.stdout, os.dup(0), os.dup(1)
         in_fd, out_fd = os.memfd_create("stdin"), os.memfd_create("stdout")
@@ -342,7 +470,7 @@ class _Runner:
             sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
             sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="replace")
             try:
-                exec(compile(program, PROGRAM_MODULE + ".py", "exec"), ns)
+                exec(compile(program, filename, "exec"), ns)
             except SystemExit as e:
                 if e.code not in (None, 0):
                     raise
@@ -353,7 +481,9 @@ class _Runner:
                 sys.stdout.flush()
 
         try:
-            code, msg, dt, _ = _timed(run, seconds)
+            code, msg, dt, exc = _timed(run, seconds)
+            if code != "ok":
+                self.failure = exc
             text, truncated = self._read_capped(out_fd)
         finally:
             sys.stdin, sys.stdout = saved[0], saved[1]
@@ -392,9 +522,11 @@ class _Runner:
 
         code, msg, dt, result = _timed(run, seconds)
         if code != "ok":
+            self.failure = result
             return code, msg, dt, None
         if result.problem is not None:
             kind, exc = result.problem
+            self.failure = exc
             code = _code_of(exc)
             return ("fail" if kind == "fail" and code == "exception" else code), _describe(exc), dt, None
         if result.skipped:
@@ -455,7 +587,12 @@ def run_job(spec: dict, result_fd: int = 3) -> None:
     """Load the program, run spec["tests"], report each; never returns."""
     runner = _Runner(spec)
     report = runner.reporter = _Reporter(result_fd, spec.get("batch", False))
+    measure = spec.get("coverage", False)
     code, msg, dt = runner.load()
+    if measure:
+        runner.report_coverage()
+    if code != "ok":
+        runner.report_traceback(-1)
     report.send(("load", code, msg, dt), urgent=True)
     if code != "ok":
         _flush_and_exit(0)
@@ -466,9 +603,15 @@ def run_job(spec: dict, result_fd: int = 3) -> None:
         code, msg, dt, payload = runner.run(test, seconds)
         if os.getpid() != me:  # a child the program forked came back into the harness: not ours to report
             _exit(0)
+        if measure:
+            runner.report_coverage()
+        if code == "exception" or code == "fail":
+            runner.report_traceback(index)
         report.send(("test", index, code, msg, dt, payload), urgent=code != "ok")
         if fail_fast and code != "ok":
             break
+    if measure:
+        runner.report_coverage(stop=True)
     report.send(("done",), urgent=True)
     _flush_and_exit(0)
 

@@ -8,6 +8,10 @@ program created (also inside lists, tuples, sets and dicts) is false, and such a
 decides nothing. `is` / `is not` are left alone: identity cannot be faked. Runs in the trusted
 parent before the test is sent to the job. Not covered: arithmetic on program objects
 (`abs(f() - 3.0) < 1e-6` with a `__sub__` that returns 0.0).
+
+Only the assert conditions are replaced, in place, so every other line keeps its number and its
+text: a traceback of the rewritten code points at the line the test's author wrote (the parent
+shows the original line, see `focalpo.sandbox.feedback`).
 """
 
 from __future__ import annotations
@@ -22,8 +26,15 @@ _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", 
 
 
 class _Rewriter(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int, int, int]] = []  # where each rewritten condition was
+        self.tests: list[ast.expr] = []  # and what replaced it
+
     def visit_Assert(self, node: ast.Assert) -> ast.Assert:
-        node.test = self._rewrite_test(node.test)
+        t = node.test
+        self.spans.append((t.lineno, t.col_offset, t.end_lineno, t.end_col_offset))
+        node.test = self._rewrite_test(t)
+        self.tests.append(node.test)
         return node
 
     def _rewrite_test(self, test: ast.expr) -> ast.expr:
@@ -50,10 +61,40 @@ class _Rewriter(ast.NodeTransformer):
 @lru_cache(maxsize=4096)
 def rewrite_asserts(code: str) -> str:
     """The same test code with guarded `==`/truth checks in every assert; unparsable code is
-    returned unchanged (it will fail as a SyntaxError inside the job, where it belongs)."""
+    returned unchanged (it will fail as a SyntaxError inside the job, where it belongs).
+
+    Line numbers are kept: each assert condition is replaced by its rewritten form in parentheses,
+    padded with the newlines it spanned. The result must parse to exactly the rewritten tree;
+    if it ever does not, the whole rewritten tree is unparsed instead (lines may then move).
+    """
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return code
-    tree = ast.fix_missing_locations(_Rewriter().visit(tree))
+    rewriter = _Rewriter()
+    tree = rewriter.visit(tree)
+    if not rewriter.spans:
+        return code
+    try:
+        spliced = _splice(code, rewriter.spans, [ast.unparse(t) for t in rewriter.tests])
+        if ast.dump(ast.parse(spliced)) == ast.dump(tree):
+            return spliced
+    except (SyntaxError, ValueError, TypeError):  # UnicodeError is a ValueError
+        pass
     return ast.unparse(tree)
+
+
+def _splice(code: str, spans: list[tuple], texts: list[str]) -> str:
+    """`code` with each (line, col, end line, end col) span (UTF-8 byte columns, as in `ast`)
+    replaced by "(text)" and the newlines the span covered."""
+    data = code.encode()
+    starts = [0]
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    pieces, pos = [], 0
+    for (line, col, end_line, end_col), text in sorted(zip(spans, texts)):
+        a, b = starts[line - 1] + col, starts[end_line - 1] + end_col
+        pieces += [data[pos:a], f"({text}{chr(10) * (end_line - line)})".encode()]
+        pos = b
+    pieces.append(data[pos:])
+    return b"".join(pieces).decode()

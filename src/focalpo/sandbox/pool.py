@@ -23,10 +23,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from focalpo.sandbox._channel import recv_msg, send_msg
 from focalpo.sandbox.asserts import rewrite_asserts
+from focalpo.sandbox.feedback import CoverageLines, format_traceback, parse_traceback
+from focalpo.sandbox.jobfiles import PROGRAM_MODULE, check_job_layout
 from focalpo.sandbox.oracles import judge_call
 from focalpo.sandbox.types import (
     NO_EXPECTED,
@@ -53,7 +55,14 @@ _CODES = {"exception": Status.EXCEPTION, "timeout": Status.TIMEOUT, "memory": St
 
 @dataclass
 class Job:
-    """One program and the tests to run it against."""
+    """One program and the tests to run it against.
+
+    `module` is the program's module name (`__name__`, importable by tests: `from fib import fib`);
+    `files` are extra text files (relative path -> text) written into the job's working directory,
+    which is then first on sys.path; `coverage` measures the program file's line coverage
+    (`ExecResult.coverage`). With files or coverage the program is a real file, `<module>.py`.
+    A bad module name or file path raises ValueError here.
+    """
 
     program: str
     tests: Sequence[TestCase]
@@ -63,6 +72,13 @@ class Job:
     # Jobs that share a group are parts of one test list: under fail_fast, once one of them fails
     # the pool skips those not yet started (their tests are NOT_RUN), as one job would have stopped.
     group: Any = None
+    module: str = PROGRAM_MODULE
+    files: Mapping[str, str] | None = None
+    coverage: bool = False
+
+    def __post_init__(self) -> None:
+        if self.module != PROGRAM_MODULE or self.files is not None:
+            self.files = check_job_layout(self.module, self.files)
 
 
 class SandboxError(RuntimeError):
@@ -80,6 +96,22 @@ def _job_side(test: TestCase) -> tuple:
     if isinstance(test, UnittestTest):
         return ("unittest", test.module, test.method)
     raise TypeError(f"not a test case: {type(test).__name__}")
+
+
+def _source_of(job: Job, test: TestCase | None) -> Callable[[str, str], str]:
+    """Where a traceback frame's line comes from: the caller's own texts (not the rewritten
+    asserts the job ran; rewriting keeps line numbers)."""
+
+    def source(kind: str, name: str) -> str:
+        if kind == "program":
+            return job.program
+        if kind == "file":
+            return (job.files or {}).get(name, "")
+        if isinstance(test, AssertTest):
+            return {"test.py": test.code, "test_setup.py": test.setup}.get(name, "")
+        return test.module if isinstance(test, UnittestTest) and name == "test_module.py" else ""
+
+    return source
 
 
 def _normalise_stdout(text: str) -> str:
@@ -169,8 +201,11 @@ def _zygote_env() -> dict[str, str]:
 class _Attempt:
     """State of one forked job process working through tests[start:]."""
 
-    def __init__(self, start: int):
+    def __init__(self, start: int, job: Job, covered: CoverageLines | None):
         self.start = start
+        self.job = job
+        self.covered = covered  # where "cov" frames go (Job.coverage), shared by a run's attempts
+        self.traceback: tuple[int, tuple] | None = None  # (test index or -1, parsed "tb" frame)
         self.current = start  # next test whose report is awaited
         self.loaded = False
         self.finished = False  # the job said "done" (or load failed and was handled)
@@ -243,13 +278,16 @@ class _Slot:
         outputs: list[Any] | None = [None] * len(tests) if job.return_outputs else None
         out, err = _Tail(limits.output), _Tail(limits.output)
         res = ExecResult(verdicts=[], isolation=self.isolation)
+        covered = CoverageLines(job.program) if job.coverage else None
         t0 = time.perf_counter()
         start: int | None = 0
         batch = True
         while start is not None:
-            start, batch = self._attempt(job.program, tests, side, start, batch, limits, verdicts, outputs, out, err, res)
+            start, batch = self._attempt(job, tests, side, start, batch, limits, verdicts, outputs, out, err, res, covered)
             if start is not None and start >= len(tests):
                 start = None
+        if covered is not None:
+            res.coverage = covered.report()
         res.verdicts = [v or Verdict(t.name, Status.NOT_RUN) for v, t in zip(verdicts, tests)]
         res.outputs = outputs
         res.stdout, res.stderr = out.text(), err.text()
@@ -257,18 +295,20 @@ class _Slot:
         res.duration = time.perf_counter() - t0
         return res
 
-    def _attempt(self, program, tests, side, start, batch, limits, verdicts, outputs, out, err, res):
+    def _attempt(self, job, tests, side, start, batch, limits, verdicts, outputs, out, err, res, covered):
         """Run tests[start:] in one job process.
 
         Returns (where a follow-up job must start or None, whether it may batch its reports)."""
         spec = {
-            "program": program,
+            "program": job.program,
             "tests": [(i, side[i], limits.time_for(tests[i])) for i in range(start, len(tests))],
             "limits": asdict(limits),
             "load_time": limits.load_time,
             "needs_namespace": any(s[0] != "stdio" for s in side) or not side,
             "batch": batch,
         }
+        if job.module != PROGRAM_MODULE or job.files or job.coverage:  # keys the job looks for, only when set
+            _add_layout(spec, job)
         pipes = [os.pipe() for _ in range(3)]
         try:
             send_msg(self.sock, spec, [w for _, w in pipes])
@@ -282,7 +322,7 @@ class _Slot:
         for _, w in pipes:
             os.close(w)
         pidfd = fds[0]
-        att = _Attempt(start)
+        att = _Attempt(start, job, covered)
         att.batch = batch
         try:
             status = self._watch(att, pidfd, [r for r, _ in pipes], tests, limits, verdicts, outputs, out, err, res)
@@ -390,6 +430,8 @@ class _Slot:
                 att.loaded = True
                 return ""
             res.load_error = str(message)
+            if att.traceback is not None and att.traceback[0] == -1:
+                res.load_traceback = format_traceback(*att.traceback[1], _source_of(att.job, None))
             status = _CODES.get(code, Status.EXCEPTION)
             for i in range(att.start, len(tests)):
                 verdicts[i] = Verdict(tests[i].name, status, f"program failed to load: {message}")
@@ -403,6 +445,10 @@ class _Slot:
             if status == Status.TIMEOUT:
                 why = f"exceeded {limits.time_for(tests[i]):g}s"
             verdicts[i] = Verdict(tests[i].name, status, why, float(dt))
+            if att.traceback is not None:
+                if att.traceback[0] == i and status in (Status.EXCEPTION, Status.WRONG_ANSWER):
+                    verdicts[i].traceback = format_traceback(*att.traceback[1], _source_of(att.job, tests[i]))
+                att.traceback = None
             if outputs is not None and code == "ok":
                 outputs[i] = value
             att.current += 1
@@ -420,6 +466,12 @@ class _Slot:
         if tag == "done" and att.loaded and att.current == len(tests):
             att.finished = True
             return ""
+        if tag == "tb" and len(msg) == 4 and type(msg[1]) is int and msg[1] == (att.current if att.loaded else -1):
+            parsed = parse_traceback(msg)  # only failing tests send one: not the hot path
+            att.traceback = None if parsed is None else (msg[1], parsed)
+            return "" if parsed is not None else "protocol"
+        if tag == "cov" and len(msg) == 2 and att.covered is not None:
+            return "" if att.covered.add(msg[1]) else "protocol"
         return "protocol"
 
     def _conclude(self, att, status, tests, limits, verdicts, res) -> tuple[int | None, bool]:
@@ -463,6 +515,17 @@ class _Slot:
             pass
         self._spawn_zygote()
         self.wait_ready()
+
+
+def _add_layout(spec: dict, job: Job) -> None:
+    """The optional spec keys of a job with a module name, extra files or coverage."""
+    files = check_job_layout(job.module, job.files)  # again: a Job's fields may be reassigned
+    if job.module != PROGRAM_MODULE:
+        spec["module"] = job.module
+    if files:
+        spec["files"] = files
+    if job.coverage:
+        spec["coverage"] = True
 
 
 class ExecPool:
@@ -590,17 +653,27 @@ _default: dict[str, Any] = {}
 _default_lock = threading.Lock()
 
 
-def execute(program: str, tests: Sequence[TestCase], limits: Limits = Limits(), *, return_outputs: bool = False) -> ExecResult:
-    """Run one program against its tests in a fresh sandboxed process (see `focalpo.sandbox`).
+def execute(
+    program: str,
+    tests: Sequence[TestCase],
+    limits: Limits = Limits(),
+    *,
+    return_outputs: bool = False,
+    module: str = PROGRAM_MODULE,
+    files: Mapping[str, str] | None = None,
+    coverage: bool = False,
+) -> ExecResult:
+    """Run one program against its tests in a fresh sandboxed process (see `focalpo.sandbox`);
+    `module`, `files` and `coverage` as in `Job`.
 
     Uses a lazily started single-slot pool that lives until the interpreter exits.
     """
+    job = Job(program, tests, limits, return_outputs, module=module, files=files, coverage=coverage)
     with _default_lock:
         slot = _default.get(limits.network)
         if slot is None:
             slot = _default[limits.network] = _Slot(0, limits.network, DEFAULT_PRELOAD)
             atexit.register(slot.close)
-        job = Job(program, tests, limits, return_outputs)
         try:
             return slot.run(job, limits)
         except SandboxError:

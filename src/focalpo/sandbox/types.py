@@ -190,6 +190,9 @@ class Verdict:
     status: str
     message: str = ""  # "KeyError: 'x'", "expected 3, got 4", "killed by SIGSEGV", ...
     duration: float = 0.0  # seconds, as measured inside the job (0 when not run)
+    # exception / wrong_answer raised in the job: the last frames of the program, the test code and
+    # the job's extra files (harness frames dropped), then the exception; at most 2000 characters
+    traceback: str = ""
 
     @property
     def passed(self) -> bool:
@@ -209,6 +212,10 @@ class ExecResult:
     duration: float = 0.0  # wall seconds in the parent, all processes of the job included
     outputs: list[Any] | None = None  # decoded return values / stdout (when asked for)
     isolation: dict[str, Any] = field(default_factory=dict)
+    load_traceback: str = ""  # the traceback tail of load_error, as Verdict.traceback
+    # Job(coverage=True): {"statements": n, "executed": [lines], "missing": [lines], "percent": p}
+    # for the program file, or {"error": why}; None when coverage was not asked for
+    coverage: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
