@@ -6,6 +6,7 @@
     focalpo train --model PATH --data pairs.jsonl --scheme target-rpo --output runs/a [key=value ...]
     focalpo synth-prompts --source-dir REPO --out problems.jsonl --backend openai --model M --base-url URL
     focalpo focused --benchmark mbpp+ --backend hf --model PATH --out runs/fd [--shard 0/4] [--resume]
+    focalpo codeflow --instructions tasks.jsonl --backend openai --model M --base-url URL --out runs/cf
     focalpo merge runs/fd-0 runs/fd-1 --out runs/fd           # shards of one pipeline run
     focalpo analyze runs/fd/records.jsonl [--out table.csv]   # error concentration (Phi)
 
@@ -186,25 +187,89 @@ def _add_focused(sub) -> None:
     p.set_defaults(func=_cmd_focused)
 
 
-def _cmd_focused(args) -> int:
+def _pipeline_config(cls, args, template_flags: tuple[str, ...]):
+    """A pipeline's config from --config YAML < flags (template flags read from their files) <
+    --backend-option < key=value overrides."""
     import json
 
-    from focalpo.pipelines.focused import FocusedConfig, run_focused
+    from focalpo.generate.base import parse_backend_option
     from focalpo.train.config import load_config
 
-    from focalpo.generate.base import parse_backend_option
-
-    skip = ("command", "func", "config", "overrides", "resume", "overwrite", "program_template", "test_template",
-            "backend_option")
+    skip = ("command", "func", "config", "overrides", "resume", "overwrite", "backend_option", *template_flags)
     flags = {k: v for k, v in vars(args).items() if k not in skip}
-    overrides = [f"backend_options.{k}={json.dumps(v)}" for k, v in map(parse_backend_option, args.backend_option)]
-    for name in ("program_template", "test_template"):
+    for name in template_flags:
         if getattr(args, name):
             flags[name] = Path(getattr(args, name)).read_text(encoding="utf-8")
-    cfg = load_config(FocusedConfig, args.config, overrides + args.overrides, flags=flags)
-    summary = run_focused(cfg, resume=args.resume, overwrite=args.overwrite)
-    shown = {k: v for k, v in summary.items() if k != "config"}
-    print(json.dumps(shown, indent=1))
+    overrides = [f"backend_options.{k}={json.dumps(v)}" for k, v in map(parse_backend_option, args.backend_option)]
+    return load_config(cls, args.config, overrides + args.overrides, flags=flags)
+
+
+def _print_run(summary: dict, out: str) -> None:
+    import json
+
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=1))
+    print(f"pairs: {Path(out) / 'pairs.jsonl'}; records: {Path(out) / 'records.jsonl'}")
+
+
+def _cmd_focused(args) -> int:
+    from focalpo.pipelines.focused import FocusedConfig, run_focused
+
+    cfg = _pipeline_config(FocusedConfig, args, ("program_template", "test_template"))
+    _print_run(run_focused(cfg, resume=args.resume, overwrite=args.overwrite), cfg.out)
+    return 0
+
+
+def _add_codeflow(sub) -> None:
+    from focalpo.problems.registry import BENCHMARKS
+
+    p = sub.add_parser(
+        "codeflow", help="Target-DPO CodeFlow data: a teacher writes code and tests, fixes it from execution "
+        "feedback; LCS-localised pairs",
+        description="Flags and key=value overrides (any CodeflowConfig field, e.g. rejected=last "
+        "max_rejected_lines=30) override the --config YAML. Outputs records.jsonl, pairs.jsonl, "
+        "summary.json and report.txt in --out.",
+    )
+    p.add_argument("--config", help="YAML with CodeflowConfig fields")
+    p.add_argument("--out", help="run directory")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--instructions", help="JSONL of {task_id, instruction}")
+    src.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="instructions from a benchmark's problems")
+    p.add_argument("--problems", help="problem file for --benchmark (default: the bundled copy)")
+    p.add_argument("--limit", type=int, help="only the first N instructions")
+    p.add_argument("--backend", help="teacher backend: openai (default), hf, scripted")
+    p.add_argument("--model", help="openai: served model name; hf: local directory or hub id")
+    p.add_argument("--base-url", help="openai backend: server URL up to /v1 (key from $OPENAI_API_KEY)")
+    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend keyword option, repeatable (max_concurrency=32, api_key_env=MY_KEY)")
+    p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--max-new-tokens", type=int)
+    p.add_argument("--teacher-template", metavar="FILE", help="first prompt template ({instruction})")
+    p.add_argument("--fix-template", metavar="FILE", help="feedback turn template ({feedback})")
+    p.add_argument("--rejected", choices=["random", "first", "last"], help="which failing version to pair (default random)")
+    p.add_argument("--tokenizer", help="tokenizer of the 2048-token rule (default: the hf teacher's; else off)")
+    p.add_argument("--judge", action="store_true", default=None, help="also apply the LLM-judge filter")
+    p.add_argument("--judge-model", help="judge model (default: the teacher)")
+    p.add_argument("--timeout", type=float, help="seconds per test (default 4)")
+    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--shard", help="i/N: run the i-th of N shards (merge them with focalpo merge)")
+    p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue the run in --out")
+    run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    p.set_defaults(func=_cmd_codeflow)
+
+
+def _cmd_codeflow(args) -> int:
+    from focalpo.pipelines.codeflow import CodeflowConfig, run_codeflow
+    from focalpo.pipelines.codeflow_report import format_report
+
+    cfg = _pipeline_config(CodeflowConfig, args, ("teacher_template", "fix_template"))
+    summary = run_codeflow(cfg, resume=args.resume, overwrite=args.overwrite)
+    print(format_report(summary), end="")
     print(f"pairs: {Path(cfg.out) / 'pairs.jsonl'}; records: {Path(cfg.out) / 'records.jsonl'}")
     return 0
 
@@ -267,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_synth_prompts(sub)
     _add_focused(sub)
+    _add_codeflow(sub)
     _add_merge(sub)
     _add_analyze(sub)
     return parser

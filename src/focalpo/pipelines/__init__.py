@@ -2,6 +2,7 @@
 
     focalpo focused ...        Focused-DPO: k programs x k tests, PageRank, prefix/suffix pairs (focused.py)
     focalpo synth-prompts ...  Focused-DPO phase 0: problems from concepts in Python sources (synth.py)
+    focalpo codeflow ...       Target-DPO's CodeFlow: iterative debugging with feedback, LCS pairs (codeflow.py)
     focalpo merge A B --out C  concatenate shard runs (runner.py)
 
 The shared machinery (run directories, shards, per-problem seeds, merge) is in `runner.py`.
@@ -13,4 +14,5 @@ Importing this package imports nothing heavy.
 # config)` (rewrites the derived files from the records); `focalpo merge` uses both
 PIPELINES = {
     "focused": "focalpo.pipelines.focused",
+    "codeflow": "focalpo.pipelines.codeflow",
 }

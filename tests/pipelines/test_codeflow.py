@@ -1,0 +1,188 @@
+"""The CodeFlow pipeline end to end with a scripted teacher (focalpo.pipelines.codeflow).
+
+Teacher dialogues, known by hand (max_iterations = 3):
+- cf/add: the first solution subtracts and fails `add(1, 2) == 3` (it passes `add(0, 0) == 0`);
+  told so, the teacher returns the fixed file -> pair (fixed, first), D- = the `return a - b` line;
+- cf/mul: right at once -> no pair (nothing to contrast);
+- cf/div: wrong three times -> never fixed, dropped;
+- cf/bad: no code at all -> rejected ("no_code");
+- cf/fmt: the first fix answer has no code block (a format error, counted as an answer), the
+  second fixes the bug -> pair with the first version.
+
+Run: .venv/bin/python -m pytest tests/pipelines/test_codeflow.py -q
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from focalpo.generate import get_backend
+from focalpo.pairs import read_pairs
+from focalpo.pipelines.codeflow import CodeflowConfig, Instruction, run_codeflow
+from focalpo.pipelines.codeflow_format import TEACHER_TEMPLATE
+from focalpo.pipelines.runner import merge_runs
+
+
+def teacher_answer(name: str, solution: str, tests: str) -> str:
+    return (f"Here is my answer.\n<file>{name}.py</file>\n```python\n{solution}```\n"
+            f"<file>test_{name}.py</file>\n```python\n{tests}```\n"
+            f'<json>{{"solution_file": "{name}.py", "test_file": "test_{name}.py", "packages": []}}</json>')
+
+
+def fix_answer(name: str, solution: str) -> str:
+    return f"Fixed.\n<file>{name}.py</file>\n```python\n{solution}```"
+
+
+ADD_TESTS = "from add import add\n\nassert add(1, 2) == 3\nassert add(0, 0) == 0\n"
+ADD_BAD = "def add(a, b):\n    # sum of a and b\n    return a - b\n"
+ADD_GOOD = "def add(a, b):\n    # sum of a and b\n    return a + b\n"
+DIALOGUES = {
+    "cf/add": [teacher_answer("add", ADD_BAD, ADD_TESTS), fix_answer("add", ADD_GOOD)],
+    "cf/mul": [teacher_answer("mul", "def mul(a, b):\n    return a * b\n", "from mul import mul\nassert mul(2, 3) == 6\n")],
+    "cf/div": [teacher_answer("div", "def div(a, b):\n    return a * b\n", "from div import div\nassert div(6, 3) == 2\n")]
+    + [fix_answer("div", f"def div(a, b):\n    return a * b + {i}\n") for i in (1, 2)],
+    "cf/bad": ["I would rather not."],
+    "cf/fmt": [teacher_answer("sub", "def sub(a, b):\n    return b - a\n", "from sub import sub\nassert sub(5, 3) == 2\n"),
+               "Sorry, here it is without code.", fix_answer("sub", "def sub(a, b):\n    return a - b\n")],
+}
+ITEMS = [Instruction(task_id, f"Write the function of {task_id}.") for task_id in DIALOGUES]
+
+
+def teacher() -> object:
+    conversations = {TEACHER_TEMPLATE.replace("{instruction}", i.text): DIALOGUES[i.task_id] for i in ITEMS}
+    return get_backend("scripted", conversations=conversations)
+
+
+def config(tmp_path, **kw) -> CodeflowConfig:
+    base = dict(out=str(tmp_path / "run"), backend="scripted", max_iterations=3, workers=2, progress=False,
+                batch_problems=2, tokenizer=None)
+    return CodeflowConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("codeflow")
+    backend = teacher()
+    summary = run_codeflow(config(tmp), backend=backend, instructions=ITEMS)
+    records = {r["task_id"]: r for r in map(json.loads, open(tmp / "run" / "records.jsonl"))}
+    return tmp, backend, summary, records
+
+
+def test_a_fixed_problem_records_both_versions_and_the_right_d_minus(first_run):
+    _, _, _, records = first_run
+    r = records["cf/add"]
+    assert r["status"] == "fixed" and r["iterations"] == 2 and r["kept"]
+    assert (r["solution_file"], r["test_file"], r["n_tests"]) == ("add.py", "test_add.py", 2)
+    first, final = r["versions"]
+    assert first["solution"] == ADD_BAD and not first["passed"]
+    assert [v["status"] for v in first["verdicts"]] == ["wrong_answer", "pass"]
+    assert first["error_type"] == "WrongAnswer"
+    assert "add(1, 2) == 3" in first["feedback"]
+    assert final["solution"] == ADD_GOOD and final["passed"]
+    assert final["coverage"]["percent"] == 100.0 and final["coverage"]["missing"] == []
+    pair = r["pair"]
+    assert pair["prompt"] == "Write the function of cf/add."
+    assert pair["chosen"] == f"```python\n{ADD_GOOD}```" and pair["rejected"] == f"```python\n{ADD_BAD}```"
+    assert [pair["rejected"][s:e] for s, e in pair["rejected_spans"]] == ["return a - b\n"]  # indentation is not D-
+    assert [pair["chosen"][s:e] for s, e in pair["chosen_spans"]] == ["return a + b\n"]
+    assert r["filters"] == {"rejected_only_comments": False, "rejected_too_long": False,
+                            "too_many_tokens": False, "identical_ast": False}
+
+
+def test_the_teacher_is_told_its_error(first_run):
+    _, backend, _, _ = first_run
+    second_round = [p for c in backend.calls for p in c["prompts"] if len(p) == 3 and "cf/add" in p[0]["content"]]
+    [dialogue] = second_round
+    assert [m["role"] for m in dialogue] == ["user", "assistant", "user"]
+    assert "add(1, 2) == 3" in dialogue[2]["content"] and "wrong_answer" in dialogue[2]["content"]
+
+
+def test_other_outcomes(first_run):
+    _, _, _, records = first_run
+    assert records["cf/mul"]["status"] == "passed_first" and records["cf/mul"]["pair"] is None
+    div = records["cf/div"]
+    assert div["status"] == "never_fixed" and div["iterations"] == 3 and div["pair"] is None
+    assert [v["passed"] for v in div["versions"]] == [False, False, False]
+    assert (records["cf/bad"]["status"], records["cf/bad"]["reason"]) == ("rejected", "no_code")
+    fmt = records["cf/fmt"]
+    assert fmt["status"] == "fixed" and fmt["iterations"] == 3
+    assert fmt["versions"][1]["format_error"] == "no_code"
+    assert fmt["pair"]["meta"]["rejected_iteration"] == 0 and fmt["pair"]["meta"]["chosen_iteration"] == 2
+
+
+def test_summary_report_and_pairs(first_run):
+    tmp, _, summary, _ = first_run
+    assert summary["status"] == {"fixed": 2, "never_fixed": 1, "passed_first": 1, "rejected": 1}
+    assert summary["reached_sandbox"] == 4
+    # passing within 1 answer: mul; within 2: + add; within 3: + fmt (div never)
+    assert summary["pass_rate_by_iteration"] == [0.25, 0.5, 0.75]
+    assert summary["iterations_to_pass"] == {"1": 1, "2": 1, "3": 1}
+    assert summary["candidate_pairs"] == 2 and summary["pairs_kept"] == 2
+    assert summary["rejected_error_types"] == {"WrongAnswer": 2}
+    assert summary["coverage"]["solutions"] == 3 and summary["coverage"]["mean_percent"] == 100.0
+    pairs = read_pairs(tmp / "run" / "pairs.jsonl")
+    assert [p.meta["task_id"] for p in pairs] == ["cf/add", "cf/fmt"]
+    report = (tmp / "run" / "report.txt").read_text()
+    assert "pass rate after iteration" in report and "  3:  75.0%" in report
+
+
+@pytest.mark.parametrize("strategy, iteration", [("first", 0), ("last", 1)])
+def test_rejected_strategy(tmp_path, strategy, iteration):
+    items = [Instruction("cf/x", "Write x.")]
+    bad1, bad2 = "def x():\n    return 1\n", "def x():\n    return 2\n"
+    dialogue = [teacher_answer("x", bad1, "from x import x\nassert x() == 3\n"), fix_answer("x", bad2),
+                fix_answer("x", "def x():\n    return 3\n")]
+    backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write x."): dialogue})
+    run_codeflow(config(tmp_path, rejected=strategy), backend=backend, instructions=items)
+    [pair] = read_pairs(tmp_path / "run" / "pairs.jsonl")
+    assert pair.meta["rejected_iteration"] == iteration
+    assert pair.rejected_text == f"```python\n{[bad1, bad2][iteration]}```"
+
+
+def test_judge_and_token_filters_remove_pairs(tmp_path):
+    class CharTokenizer:
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": list(range(len(text)))}
+
+    judge = get_backend("scripted", default=["No."])
+    summary = run_codeflow(config(tmp_path, judge=True, max_tokens=10), backend=teacher(), judge_backend=judge,
+                           instructions=ITEMS, tokenizer=CharTokenizer())
+    assert summary["candidate_pairs"] == 2 and summary["pairs_kept"] == 0
+    assert summary["filters"] == {"judge": 2, "too_many_tokens": 2}
+    assert judge.calls[0]["temperature"] == 0.0
+    assert read_pairs(tmp_path / "run" / "pairs.jsonl") == []
+
+
+def test_resume_and_shards(tmp_path, first_run):
+    _, _, full, full_records = first_run
+    cfg = config(tmp_path)
+    run_codeflow(cfg, backend=teacher(), instructions=ITEMS[:2])
+    summary = run_codeflow(cfg, backend=teacher(), instructions=ITEMS, resume=True)
+    assert summary["problems"] == 5
+    ids = [json.loads(line)["task_id"] for line in open(tmp_path / "run" / "records.jsonl")]
+    assert sorted(ids) == sorted(DIALOGUES)
+    dirs = []
+    for i in range(2):
+        run_codeflow(config(tmp_path, out=str(tmp_path / f"s{i}"), shard=f"{i}/2"), backend=teacher(), instructions=ITEMS)
+        dirs.append(tmp_path / f"s{i}")
+    merged = merge_runs(dirs, tmp_path / "merged")
+    assert merged["records"] == 5
+    strip = lambda s: {k: v for k, v in s.items() if k != "config"}  # noqa: E731
+    assert strip(merged["summary"]) == strip(full)
+    assert (tmp_path / "merged" / "report.txt").exists()
+
+
+def test_bad_instructions_file(tmp_path):
+    path = tmp_path / "tasks.jsonl"
+    path.write_text('{"task_id": "a", "instruction": "Write a."}\n{"task_id": "b"}\n')
+    with pytest.raises(ValueError, match=r"tasks.jsonl:2: field 'instruction'"):
+        run_codeflow(config(tmp_path, instructions=str(path)), backend=teacher())
+
+
+def test_a_solution_named_like_a_harness_module_is_rejected(tmp_path):
+    answer = teacher_answer("os", "def f():\n    return 1\n", "from os import f\nassert f() == 1\n")
+    backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write f."): [answer]})
+    summary = run_codeflow(config(tmp_path), backend=backend, instructions=[Instruction("cf/os", "Write f.")])
+    assert summary["status"] == {"rejected": 1} and summary["rejected_reasons"] == {"bad_file_name": 1}
