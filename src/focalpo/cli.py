@@ -250,6 +250,7 @@ def _add_codeflow(sub) -> None:
     p.add_argument("--tokenizer", help="tokenizer of the 2048-token rule (default: the hf teacher's; else off)")
     p.add_argument("--judge", action="store_true", default=None, help="also apply the LLM-judge filter")
     p.add_argument("--judge-model", help="judge model (default: the teacher)")
+    p.add_argument("--judge-template", metavar="FILE", help="judge prompt template ({instruction}, {chosen}, {rejected})")
     p.add_argument("--timeout", type=float, help="seconds per test (default 4)")
     p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
     p.add_argument("--seed", type=int)
@@ -267,7 +268,7 @@ def _cmd_codeflow(args) -> int:
     from focalpo.pipelines.codeflow import CodeflowConfig, run_codeflow
     from focalpo.pipelines.codeflow_report import format_report
 
-    cfg = _pipeline_config(CodeflowConfig, args, ("teacher_template", "fix_template"))
+    cfg = _pipeline_config(CodeflowConfig, args, ("teacher_template", "fix_template", "judge_template"))
     summary = run_codeflow(cfg, resume=args.resume, overwrite=args.overwrite)
     print(format_report(summary), end="")
     print(f"pairs: {Path(cfg.out) / 'pairs.jsonl'}; records: {Path(cfg.out) / 'records.jsonl'}")

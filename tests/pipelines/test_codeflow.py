@@ -186,3 +186,27 @@ def test_a_solution_named_like_a_harness_module_is_rejected(tmp_path):
     backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write f."): [answer]})
     summary = run_codeflow(config(tmp_path), backend=backend, instructions=[Instruction("cf/os", "Write f.")])
     assert summary["status"] == {"rejected": 1} and summary["rejected_reasons"] == {"bad_file_name": 1}
+
+
+def test_pairs_train_with_the_target_scheme(first_run):
+    """The records' pairs go to `focalpo train --scheme target` as they are: the rejected side is
+    scored only on D- (the `return a - b` line), the chosen side everywhere."""
+    from generate_helpers import make_tokenizer  # tests/generate is on sys.path (conftest.py)
+
+    from focalpo.weights import compute_weighted_examples
+
+    tmp, _, _, _ = first_run
+    pairs = read_pairs(tmp / "run" / "pairs.jsonl")
+    tokenizer = make_tokenizer()
+    ex = compute_weighted_examples(pairs[:1], tokenizer, "target")[0]
+    assert set(ex["chosen_weights"]) == {1.0}
+    scored = [t for t, w in zip(ex["rejected_input_ids"], ex["rejected_weights"]) if w > 0]
+    assert tokenizer.decode(scored).strip() == "return a - b"
+
+
+def test_the_test_file_sits_beside_the_solution(tmp_path):
+    tests = "import os\nfrom m import f\n\ndef test_file_is_here():\n    assert os.path.exists('test_m.py')\n    assert f() == 1\n"
+    answer = teacher_answer("m", "def f():\n    return 1\n", tests)
+    backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write m."): [answer]})
+    summary = run_codeflow(config(tmp_path), backend=backend, instructions=[Instruction("cf/m", "Write m.")])
+    assert summary["status"] == {"passed_first": 1}

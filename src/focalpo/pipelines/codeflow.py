@@ -52,7 +52,7 @@ from focalpo.pipelines.runner import (
     problem_seed,
     progress_bar,
 )
-from focalpo.sandbox.jobfiles import check_module_name
+from focalpo.sandbox.jobfiles import check_job_layout
 
 REJECTED_CHOICES = ("random", "first", "last")
 FREE_KEYS = ("workers", "progress", "batch_problems", "limit", "base_url", "out")
@@ -170,7 +170,7 @@ def _teacher_turn(flow: _Flow, text: str, iteration: int) -> bool:
         if iteration == 0:
             flow.answer = fmt.parse_teacher_answer(text)
             try:  # the solution is imported under its file name: it may not shadow the harness
-                check_module_name(flow.module)
+                check_job_layout(flow.module, {flow.answer.test_name: flow.answer.test_code})
             except ValueError as e:
                 raise fmt.FormatError("bad_file_name", str(e)) from None
             flow.tests, flow.skipped_tests = test_file_to_tests(flow.answer.test_code, flow.module)
@@ -224,7 +224,9 @@ def run_rounds(backend: Any, pool: Any, flows: list[_Flow], cfg: CodeflowConfig)
         answers = backend.generate([list(f.messages) for f in active], n=1, temperature=cfg.temperature,
                                    top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=seeds)
         runnable = [f for f, (text, *_) in zip(active, answers) if _teacher_turn(f, text, iteration)]
-        jobs = [Job(f.solution, f.tests, module=f.module, coverage=cfg.coverage) for f in runnable]
+        # the test file sits beside the solution module in the job's directory, as the teacher wrote them
+        jobs = [Job(f.solution, f.tests, module=f.module, files={f.answer.test_name: f.answer.test_code},
+                    coverage=cfg.coverage) for f in runnable]
         for flow, result in zip(runnable, pool.map(jobs)):
             _executed(flow, result, iteration, cfg)
         active = [f for f in active if not f.status]
