@@ -173,9 +173,15 @@ def _add_focused(sub) -> None:
     p.add_argument("--program-template", metavar="FILE", help="program prompt template ({prompt}, {entry_point})")
     p.add_argument("--test-template", metavar="FILE", help="test prompt template ({prompt}, {entry_point})")
     p.add_argument("--timeout", type=float, help="seconds per test in the sandbox (default 2)")
-    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
     p.add_argument("--lam", type=float, help="λ of Diff = rank difference + λ·common length (default 1)")
     p.add_argument("--max-pairs", type=int, help="pairs per problem (default 1)")
+    _add_run_args(p)
+    p.set_defaults(func=_cmd_focused)
+
+
+def _add_run_args(p) -> None:
+    """The flags every data pipeline shares: workers, seed, sharding, resume, progress, overrides."""
+    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
     p.add_argument("--seed", type=int)
     p.add_argument("--shard", help="i/N: run the i-th of N shards (merge them with focalpo merge)")
     p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
@@ -184,7 +190,6 @@ def _add_focused(sub) -> None:
     run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
-    p.set_defaults(func=_cmd_focused)
 
 
 def _pipeline_config(cls, args, template_flags: tuple[str, ...]):
@@ -252,15 +257,7 @@ def _add_codeflow(sub) -> None:
     p.add_argument("--judge-model", help="judge model (default: the teacher)")
     p.add_argument("--judge-template", metavar="FILE", help="judge prompt template ({instruction}, {chosen}, {rejected})")
     p.add_argument("--timeout", type=float, help="seconds per test (default 4)")
-    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--shard", help="i/N: run the i-th of N shards (merge them with focalpo merge)")
-    p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
-    run = p.add_mutually_exclusive_group()
-    run.add_argument("--resume", action="store_true", help="continue the run in --out")
-    run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    _add_run_args(p)
     p.set_defaults(func=_cmd_codeflow)
 
 
