@@ -337,10 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from focalpo.generate.base import GenerationError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, GenerationError) as e:
         print(f"focalpo {args.command}: error: {e}", file=sys.stderr)
         return 2
 

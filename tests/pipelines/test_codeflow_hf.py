@@ -31,3 +31,12 @@ def test_hf_teacher_end_to_end(tmp_path, tiny_chat_model_dir, capsys):
     assert "CodeFlow report: 3 problems" in capsys.readouterr().out
     assert main(args + ["--resume"]) == 0  # nothing left to do: no sampling, same outputs
     assert len(open(tmp_path / "run" / "records.jsonl").readlines()) == 3
+
+
+def test_a_teacher_without_chat_template_is_a_clear_error(tmp_path, tiny_model_dir, capsys):
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"task_id": "t/0", "instruction": "Write f(x)."}) + "\n")
+    args = ["codeflow", "--instructions", str(tasks), "--backend", "hf", "--model", str(tiny_model_dir),
+            "--backend-option", "device=cpu", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert main(args) == 2
+    assert "needs a chat model" in capsys.readouterr().err

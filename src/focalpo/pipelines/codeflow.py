@@ -333,6 +333,9 @@ def run_codeflow(cfg: CodeflowConfig, *, resume: bool = False, overwrite: bool =
             if cfg.judge and judge_backend is None:
                 judge_backend = (backend if not cfg.judge_model else
                                  backend_from_config(dataclasses.replace(cfg, model=cfg.judge_model)))
+            if getattr(backend, "use_chat_template", True) is False:
+                raise ValueError("codeflow needs a chat model (the teacher is told its errors in follow-up "
+                                 "turns), but the hf model's tokenizer has no chat template")
             chat = chat_pairs(backend, cfg.pair_format)
             tokenizer = tokenizer if tokenizer is not None else token_filter_tokenizer(cfg, backend)
             bar = progress_bar(cfg.progress, len(owned), len(owned) - len(todo), desc="codeflow")
