@@ -1,0 +1,253 @@
+"""Supervised fine-tuning data for the toy world: chat examples that teach a tiny model the four
+skills focalpo's pipelines ask of it, in exactly the prompt formats those pipelines send.
+
+    from focalpo.toyworld.tasks import generate_tasks
+    from focalpo.toyworld.sft import build_sft_examples, write_sft
+    examples = build_sft_examples(generate_tasks(200, seed=0), seed=0)
+    write_sft("toy_sft.jsonl", examples)
+
+Skills (one example per problem and skill; "repair" only for problems with a failing mutant):
+- "solve": focused PROGRAM_TEMPLATE (as `focused._task` renders it) -> the fenced reference;
+- "test": focused TEST_TEMPLATE -> one fenced `assert solve(<args>) == <expected>` from a call test;
+- "teacher": CodeFlow TEACHER_TEMPLATE -> `<file>sol.py</file>` + reference, `<file>test_sol.py</file>`
+  + a test file of 3-4 asserts from the call tests, and the `<json>` block;
+- "repair": [teacher prompt, teacher answer whose solution is a mutant of the reference (`mutate`),
+  FIX_TEMPLATE with the real sandbox feedback of that mutant on the converted test file, the
+  reference as the fix answer `<file>sol.py</file>` + fenced code].
+
+Example: {"messages": [{"role": "user" | "assistant", "content": ...}, ...], "skill": ..., "task_id": ...}.
+Convention: the loss is on the FINAL assistant message only; earlier turns are context.
+Deterministic for a seed: every random choice draws from `random.Random(f"{seed}|{task_id}|{skill}")`.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import random
+from pathlib import Path
+from typing import Sequence
+
+from focalpo.atomic import atomic_path
+from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE
+from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
+from focalpo.pipelines.focused import PROGRAM_TEMPLATE, TEST_TEMPLATE, render
+from focalpo.problems.types import Problem
+
+SKILLS = ("solve", "test", "teacher", "repair")
+MODULE = "sol"  # the teacher answers' solution module: short, not a stdlib or sandbox harness name
+SOLUTION_FILE, TEST_FILE = f"{MODULE}.py", f"test_{MODULE}.py"
+MAX_MUTANTS_TRIED = 8  # mutants run in the sandbox per problem; the first failing one is kept
+
+# small, realistic bugs: operator swaps, neighbouring functions and methods
+CMP_SWAPS = {ast.Gt: (ast.GtE, ast.Lt), ast.GtE: (ast.Gt,), ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt,),
+             ast.Eq: (ast.NotEq,), ast.NotEq: (ast.Eq,)}
+ARITH_SWAPS = {ast.Add: (ast.Sub,), ast.Sub: (ast.Add,), ast.Mult: (ast.Add,)}
+FUNC_SWAPS = {"sum": ("max",), "max": ("min", "sum"), "min": ("max",), "prod": ("sum",), "len": ("sum",)}
+METHOD_SWAPS = {"upper": ("lower",), "lower": ("upper",), "startswith": ("endswith",)}
+
+
+def _msg(role: str, content: str) -> dict:
+    return {"role": role, "content": content}
+
+
+def _fenced(code: str) -> str:
+    return f"```python\n{code.rstrip()}\n```"
+
+
+def _call(test) -> str:
+    return f"{test.entry_point}({', '.join(repr(a) for a in test.args)})"
+
+
+def _assert(test) -> str:
+    return f"assert {_call(test)} == {test.expected!r}"
+
+
+def _entry(problem: Problem) -> tuple[str, str]:
+    """(instruction, entry phrase) as `focalpo.pipelines.focused._task` renders them."""
+    text = problem.instruct_prompt or problem.prompt
+    entry = f"the function `{problem.entry_point}`" if problem.entry_point else "the function the problem asks for"
+    return text, entry
+
+
+def _rng(seed: int, problem: Problem, skill: str) -> random.Random:
+    return random.Random(f"{seed}|{problem.task_id}|{skill}")
+
+
+def solve_example(problem: Problem) -> list[dict]:
+    text, entry = _entry(problem)
+    return [_msg("user", render(PROGRAM_TEMPLATE, prompt=text, entry_point=entry)),
+            _msg("assistant", _fenced(problem.canonical_solution))]
+
+
+def test_example(problem: Problem, rng: random.Random) -> list[dict]:
+    text, entry = _entry(problem)
+    return [_msg("user", render(TEST_TEMPLATE, prompt=text, entry_point=entry)),
+            _msg("assistant", _fenced(_assert(rng.choice(problem.tests["base"]))))]
+
+
+def teacher_test_file(problem: Problem, rng: random.Random) -> str:
+    """`from sol import solve` and 3-4 asserts from the call tests, in test order."""
+    tests = problem.tests["base"]
+    chosen = sorted(rng.sample(range(len(tests)), min(len(tests), rng.choice((3, 4)))))
+    return f"from {MODULE} import {problem.entry_point}\n\n" + "\n".join(_assert(tests[i]) for i in chosen) + "\n"
+
+
+def teacher_answer(solution: str, test_code: str) -> str:
+    meta = json.dumps({"solution_file": SOLUTION_FILE, "test_file": TEST_FILE, "packages": []})
+    return (f"<file>{SOLUTION_FILE}</file>\n{_fenced(solution)}\n<file>{TEST_FILE}</file>\n{_fenced(test_code)}\n"
+            f"<json>{meta}</json>")
+
+
+def fix_answer(solution: str) -> str:
+    return f"<file>{SOLUTION_FILE}</file>\n{_fenced(solution)}"
+
+
+def teacher_prompt(problem: Problem) -> str:
+    return TEACHER_TEMPLATE.replace("{instruction}", _entry(problem)[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# mutants
+
+
+def _replacements(node: ast.AST) -> list[ast.AST]:
+    """Mutated copies of `node` (each one small bug), or [] if it offers none."""
+    out: list[ast.AST] = []
+
+    def variant(**fields) -> None:
+        new = copy.deepcopy(node)
+        for k, v in fields.items():
+            setattr(new, k, v)
+        out.append(new)
+
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        for op in CMP_SWAPS.get(type(node.ops[0]), ()):
+            variant(ops=[op()])
+    elif isinstance(node, ast.BinOp):
+        for op in ARITH_SWAPS.get(type(node.op), ()):
+            variant(op=op())
+    elif isinstance(node, ast.Constant) and type(node.value) is int:
+        variant(value=node.value + 1)
+        variant(value=node.value - 1)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        out.append(copy.deepcopy(node.operand))  # forgot the negation
+    elif isinstance(node, ast.Attribute) and node.attr in METHOD_SWAPS:
+        for name in METHOD_SWAPS[node.attr]:
+            variant(attr=name)
+    elif isinstance(node, ast.Call):
+        func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        if func == "abs" and len(node.args) == 1:
+            out.append(copy.deepcopy(node.args[0]))  # forgot abs
+        for name in FUNC_SWAPS.get(func, ()):
+            keywords = [ast.keyword("default", ast.Constant(0))] if name in ("max", "min") else []
+            out.append(ast.Call(ast.Name(name, ast.Load()), copy.deepcopy(node.args), keywords))
+    return out
+
+
+def _offset(lines: list[str], lineno: int, col: int) -> int:
+    return sum(len(line) for line in lines[: lineno - 1]) + col  # generated code is ASCII: bytes = chars
+
+
+def mutate(reference: str, rng: random.Random) -> list[str]:
+    """Distinct parsable mutants of `reference`, each with one small bug, in a shuffled order.
+
+    Each rewrites only the source span of one node (an operator, constant, function or method
+    name, a dropped `-` or `abs`) or drops one non-final statement of a function (a filter or
+    map line), so the rest of the text stays the reference's own."""
+    tree = ast.parse(reference)
+    lines = reference.splitlines(keepends=True)
+    mutants: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and len(node.body) > 1:
+            for stmt in node.body[:-1]:
+                start, end = _offset(lines, stmt.lineno, 0), _offset(lines, stmt.end_lineno + 1, 0)
+                mutants.append(reference[:start] + reference[end:])
+        if not hasattr(node, "end_col_offset") or isinstance(node, ast.stmt):
+            continue
+        start = _offset(lines, node.lineno, node.col_offset)
+        end = _offset(lines, node.end_lineno, node.end_col_offset)
+        for new in _replacements(node):
+            mutants.append(reference[:start] + ast.unparse(new) + reference[end:])
+    seen, out = {reference}, []
+    for m in mutants:
+        if m not in seen and _parses(m):
+            seen.add(m)
+            out.append(m)
+    rng.shuffle(out)
+    return out
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------
+# examples
+
+
+def _repairs(problems: Sequence[Problem], seed: int, workers: int | None) -> dict[str, list[dict]]:
+    """task_id -> repair conversation, for the problems with a mutant that fails its test file."""
+    from focalpo.sandbox import ExecPool, Job
+
+    candidates = []  # (problem, test_code, tests, mutant)
+    for p in problems:
+        rng = _rng(seed, p, "repair")
+        test_code = teacher_test_file(p, rng)
+        tests = test_file_to_tests(test_code, MODULE).tests
+        candidates += [(p, test_code, tests, m) for m in mutate(p.canonical_solution, rng)[:MAX_MUTANTS_TRIED]]
+    if not candidates:
+        return {}
+    jobs = [Job(m, tests, module=MODULE, files={TEST_FILE: code}) for _, code, tests, m in candidates]
+    with ExecPool(workers=workers) as pool:
+        results = pool.map(jobs)
+    out: dict[str, list[dict]] = {}
+    for (p, test_code, tests, mutant), result in zip(candidates, results):
+        feedback = "" if result.passed else format_feedback(result, tests)
+        if p.task_id in out or not feedback:
+            continue
+        out[p.task_id] = [_msg("user", teacher_prompt(p)), _msg("assistant", teacher_answer(mutant, test_code)),
+                          _msg("user", FIX_TEMPLATE.replace("{feedback}", feedback)),
+                          _msg("assistant", fix_answer(p.canonical_solution))]
+    return out
+
+
+def build_sft_examples(problems: Sequence[Problem], *, seed: int, skills: Sequence[str] = SKILLS,
+                       workers: int | None = None) -> list[dict]:
+    """One example per (problem, skill), problem-major in `skills` order (module doc); a problem
+    none of whose first MAX_MUTANTS_TRIED mutants fails has no repair example."""
+    unknown = [s for s in skills if s not in SKILLS]
+    if unknown:
+        raise ValueError(f"skills: unknown {unknown}; expected a subset of {SKILLS}")
+    repairs = _repairs(problems, seed, workers) if "repair" in skills else {}
+    examples = []
+    for p in problems:
+        for skill in skills:
+            if skill == "solve":
+                messages = solve_example(p)
+            elif skill == "test":
+                messages = test_example(p, _rng(seed, p, skill))
+            elif skill == "teacher":
+                messages = [_msg("user", teacher_prompt(p)),
+                            _msg("assistant", teacher_answer(p.canonical_solution,
+                                                             teacher_test_file(p, _rng(seed, p, skill))))]
+            elif p.task_id in repairs:
+                messages = repairs[p.task_id]
+            else:
+                continue
+            examples.append({"messages": messages, "skill": skill, "task_id": p.task_id})
+    return examples
+
+
+def write_sft(path: str | os.PathLike, examples: Sequence[dict], *, overwrite: bool = False) -> None:
+    """Write examples as JSONL (atomic); FileExistsError if `path` exists and not `overwrite`."""
+    if Path(path).exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples), encoding="utf-8")

@@ -1,0 +1,143 @@
+"""Tests of focalpo.toyworld.sft: the SFT examples speak the pipelines' exact prompt formats, their
+answers are correct in the sandbox, and repair examples start from a really failing mutant."""
+
+from __future__ import annotations
+
+import ast
+import json
+import random
+
+import pytest
+
+from focalpo.extract import extract_code, split_asserts
+from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE, parse_fix_answer, parse_teacher_answer
+from focalpo.pipelines.codeflow_tests import test_file_to_tests
+from focalpo.pipelines.focused import FocusedConfig, _task
+from focalpo.sandbox import AssertTest, ExecPool, Job
+from focalpo.sandbox.jobfiles import check_module_name
+from focalpo.toyworld.sft import MODULE, SKILLS, build_sft_examples, mutate, write_sft
+from focalpo.toyworld.tasks import generate_tasks
+
+PROBLEMS = generate_tasks(6, seed=0, difficulty=2)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return build_sft_examples(PROBLEMS, seed=0, workers=2)
+
+
+def by_skill(examples, skill):
+    return [e for e in examples if e["skill"] == skill]
+
+
+def run(jobs):
+    with ExecPool(workers=2) as pool:
+        return pool.map(jobs)
+
+
+def test_layout_and_counts(examples):
+    assert [e["skill"] for e in examples[:3]] == ["solve", "test", "teacher"]
+    for skill in ("solve", "test", "teacher"):
+        assert [e["task_id"] for e in by_skill(examples, skill)] == [p.task_id for p in PROBLEMS]
+    assert len(by_skill(examples, "repair")) >= 5  # a problem has none only if no mutant fails
+    for e in examples:
+        roles = [m["role"] for m in e["messages"]]
+        assert roles[-1] == "assistant" and roles[::2] == ["user"] * len(roles[::2])
+        assert len(roles) == (4 if e["skill"] == "repair" else 2)
+    check_module_name(MODULE)
+
+
+def test_solve_prompt_is_the_focused_pipelines(examples):
+    for p, e in zip(PROBLEMS, by_skill(examples, "solve")):
+        user, answer = (m["content"] for m in e["messages"])
+        assert user == _task(p, FocusedConfig()).program_prompt
+        assert extract_code(answer).strip("\n") == p.canonical_solution.strip("\n")
+
+
+def test_test_example_asserts_a_true_fact(examples):
+    jobs, chosen = [], set()
+    for p, e in zip(PROBLEMS, by_skill(examples, "test")):
+        user, answer = (m["content"] for m in e["messages"])
+        assert user == _task(p, FocusedConfig()).test_prompt
+        asserts = split_asserts(extract_code(answer))
+        assert len(asserts) == 1 and asserts[0].startswith("assert solve(")
+        chosen.add(asserts[0])
+        jobs.append(Job(p.canonical_solution, [AssertTest("t", asserts[0])]))
+    assert all(r.passed for r in run(jobs))
+    # a wrong expected value must fail the same way: the check is not vacuous
+    wrong = jobs[0].tests[0].code.rsplit("==", 1)[0] + "== 'nope'"
+    assert not run([Job(PROBLEMS[0].canonical_solution, [AssertTest("t", wrong)])])[0].passed
+    assert len(chosen) == len(PROBLEMS)
+
+
+def test_teacher_answer_parses_and_its_tests_pass(examples):
+    jobs = []
+    for p, e in zip(PROBLEMS, by_skill(examples, "teacher")):
+        user, answer = (m["content"] for m in e["messages"])
+        assert user == TEACHER_TEMPLATE.replace("{instruction}", p.instruct_prompt)
+        parsed = parse_teacher_answer(answer)
+        assert (parsed.solution_name, parsed.test_name, parsed.packages) == ("sol.py", "test_sol.py", ())
+        assert parsed.solution_code.strip("\n") == p.canonical_solution.strip("\n")
+        tests, skipped = test_file_to_tests(parsed.test_code, parsed.module_name)
+        assert skipped == [] and len(tests) in (3, 4)
+        jobs.append(Job(parsed.solution_code, tests, module=MODULE, files={parsed.test_name: parsed.test_code}))
+    results = run(jobs)
+    assert [len(r.verdicts) for r in results] == [len(j.tests) for j in jobs]
+    assert all(v.passed for r in results for v in r.verdicts)
+
+
+def test_repair_starts_from_a_failing_mutant_and_ends_at_the_reference(examples):
+    repairs = by_skill(examples, "repair")
+    refs = {p.task_id: p.canonical_solution for p in PROBLEMS}
+    jobs = []
+    for e in repairs:
+        prompt, wrong, fix_prompt, fix = (m["content"] for m in e["messages"])
+        assert prompt == TEACHER_TEMPLATE.replace("{instruction}", next(
+            p.instruct_prompt for p in PROBLEMS if p.task_id == e["task_id"]))
+        parsed = parse_teacher_answer(wrong)
+        assert parsed.solution_code.strip("\n") != refs[e["task_id"]].strip("\n")
+        head, tail = FIX_TEMPLATE.split("{feedback}")
+        assert fix_prompt.startswith(head) and fix_prompt.endswith(tail)
+        assert " tests failed." in fix_prompt or "failed to load" in fix_prompt
+        assert parse_fix_answer(fix, "sol.py").strip("\n") == refs[e["task_id"]].strip("\n")
+        tests = test_file_to_tests(parsed.test_code, MODULE).tests
+        jobs.append(Job(parsed.solution_code, tests, module=MODULE, files={parsed.test_name: parsed.test_code}))
+    assert not any(r.passed for r in run(jobs))
+
+
+def test_mutate_gives_distinct_parsable_small_changes():
+    reference = "def solve(xs):\n    xs = [x for x in xs if x > 2]\n    return sum(xs)\n"
+    mutants = mutate(reference, random.Random(0))
+    assert len(mutants) == len(set(mutants)) and reference not in mutants
+    for m in mutants:
+        ast.parse(m)
+    expected = {
+        reference.replace("x > 2", "x >= 2"), reference.replace("x > 2", "x < 2"),
+        reference.replace("x > 2", "x > 3"), reference.replace("x > 2", "x > 1"),
+        reference.replace("sum(xs)", "max(xs, default=0)"),
+        "def solve(xs):\n    return sum(xs)\n",  # the filter line dropped
+    }
+    assert set(mutants) == expected
+    assert sorted(mutate(reference, random.Random(1))) == sorted(mutants)
+    assert mutate("def solve(x):\n    return x\n", random.Random(0)) == []
+
+
+def test_deterministic_for_a_seed(examples):
+    assert build_sft_examples(PROBLEMS, seed=0, workers=2) == examples
+    other = build_sft_examples(PROBLEMS, seed=1, skills=("test",), workers=2)
+    assert [e["messages"] for e in other] != [e["messages"] for e in by_skill(examples, "test")]
+    with pytest.raises(ValueError, match="unknown"):
+        build_sft_examples(PROBLEMS, seed=0, skills=("solve", "poem"))
+    assert set(SKILLS) == {"solve", "test", "teacher", "repair"}
+
+
+def test_write_sft_round_trip_and_refuses_overwrite(tmp_path, examples):
+    path = tmp_path / "sft.jsonl"
+    write_sft(path, examples)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert rows == examples
+    with pytest.raises(FileExistsError, match="overwrite"):
+        write_sft(path, examples[:1])
+    assert len(path.read_text().splitlines()) == len(examples)
+    write_sft(path, examples[:1], overwrite=True)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == examples[:1]
