@@ -4,6 +4,7 @@
     focalpo eval --benchmark humaneval+ --canonical          # the reference solutions as samples
     focalpo localize --in trl.jsonl --method lcs --out pairs.jsonl   # D+/D- or prefix/suffix regions
     focalpo train --model PATH --data pairs.jsonl --scheme target-rpo --output runs/a [key=value ...]
+    focalpo sft --model PATH --data chats.jsonl --output runs/sft    # NLL on the last assistant turn
     focalpo synth-prompts --source-dir REPO --out problems.jsonl --backend openai --model M --base-url URL
     focalpo focused --benchmark mbpp+ --backend hf --model PATH --out runs/fd [--shard 0/4] [--resume]
     focalpo codeflow --instructions tasks.jsonl --backend openai --model M --base-url URL --out runs/cf
@@ -322,12 +323,52 @@ def _cmd_synth_prompts(args) -> int:
     return run(args)
 
 
+def _add_sft(sub) -> None:
+    p = sub.add_parser(
+        "sft", help="supervised fine-tuning: NLL on the last assistant message of chat JSONL (transformers.Trainer)",
+        description="Flags and key=value overrides (any SFTConfig field, e.g. warmup_ratio=0.1 save_strategy=no "
+        "training_args.optim=adamw_torch) override the --config recipe.",
+    )
+    p.add_argument("--model", help="local HF model directory (its tokenizer needs a chat template)")
+    p.add_argument("--data", help='chat JSONL: {"messages": [{"role": ..., "content": ...}, ...]} per line')
+    p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
+    p.add_argument("--config", help="YAML recipe with SFTConfig fields")
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--num-train-epochs", type=float)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--per-device-batch-size", type=int)
+    p.add_argument("--max-length", type=int, help="tokens of prompt + answer (default 512)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--report-to", help="comma-separated: tensorboard, wandb, none")
+    p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in --output")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="reuse a non-empty --output (drops its checkpoints and metrics)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    p.set_defaults(func=_cmd_sft)
+
+
+def _cmd_sft(args) -> int:
+    from focalpo.train.config import load_config
+    from focalpo.train.sft import SFTConfig, sft
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "overrides")}
+    result = sft(load_config(SFTConfig, args.config, args.overrides, flags=flags))
+    if result.is_main_process:
+        d = result.data
+        print(f"sft: {d.examples} of {d.rows} examples ({d.dropped} dropped: prompt >= max_length; {d.truncated} "
+              f"truncated); trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in "
+              f"{result.output}, metrics in {result.metrics}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focalpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_eval(sub)
     _add_localize(sub)
     _add_train(sub)
+    _add_sft(sub)
     _add_synth_prompts(sub)
     _add_focused(sub)
     _add_codeflow(sub)
