@@ -2,6 +2,7 @@
 
     focalpo eval --benchmark humaneval+ --samples samples.jsonl [--out results.json] [--workers N]
     focalpo eval --benchmark humaneval+ --canonical          # the reference solutions as samples
+    focalpo sample --benchmark humaneval+ --backend hf --model PATH --n 1 --temperature 0 --out greedy.jsonl
     focalpo localize --in trl.jsonl --method lcs --out pairs.jsonl   # D+/D- or prefix/suffix regions
     focalpo train --model PATH --data pairs.jsonl --scheme target-rpo --output runs/a [key=value ...]
     focalpo sft --model PATH --data chats.jsonl --output runs/sft    # NLL on the last assistant turn
@@ -362,10 +363,57 @@ def _cmd_sft(args) -> int:
     return 0
 
 
+def _add_sample(sub) -> None:
+    from focalpo.problems.registry import BENCHMARKS
+
+    p = sub.add_parser(
+        "sample", help="sample n answers per benchmark problem into an evalplus-format samples file (focalpo eval)",
+        description="Flags and key=value overrides (any SampleConfig field, e.g. backend_options.dtype=bfloat16) "
+        "override the --config YAML. Prompts are focalpo focused's program prompts.",
+    )
+    p.add_argument("--config", help="YAML with SampleConfig fields")
+    p.add_argument("--out", help="samples JSONL (its config goes to <stem>.sample_config.json)")
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
+    p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
+    p.add_argument("--limit", type=int, help="only the first N problems")
+    p.add_argument("--backend", help="generation backend: hf (default), openai, scripted")
+    p.add_argument("--model", help="hf: local directory or hub id; openai: served model name")
+    p.add_argument("--base-url", help="openai backend: server URL up to /v1")
+    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend keyword option, repeatable (dtype=bfloat16, batch_size=16, max_concurrency=64)")
+    p.add_argument("--n", type=int, help="samples per problem (default 1)")
+    p.add_argument("--temperature", type=float, help="default 0 (greedy)")
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--max-new-tokens", type=int, help="default 512")
+    p.add_argument("--prompt-style", choices=["instruct", "complete"])
+    p.add_argument("--program-template", metavar="FILE", help="program prompt template ({prompt}, {entry_point})")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
+    run = p.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="keep the complete problems in --out, sample the rest")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    p.set_defaults(func=_cmd_sample)
+
+
+def _cmd_sample(args) -> int:
+    from focalpo.sample import SampleConfig, run_sample
+
+    cfg = _pipeline_config(SampleConfig, args, ("program_template",))
+    cfg.resume, cfg.overwrite = cfg.resume or args.resume, cfg.overwrite or args.overwrite
+    result = run_sample(cfg)
+    data = f" --data {cfg.problems}" if cfg.problems else ""
+    print(f"sampled {result['sampled']} problems ({result['skipped']} already complete) x {cfg.n} into {cfg.out}; "
+          f"evaluate: focalpo eval --benchmark {cfg.benchmark}{data} --samples {cfg.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focalpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_eval(sub)
+    _add_sample(sub)
     _add_localize(sub)
     _add_train(sub)
     _add_sft(sub)

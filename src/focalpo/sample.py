@@ -1,0 +1,204 @@
+"""Sample `n` answers per benchmark problem and write them as evalplus-format samples (`codegen`).
+
+    focalpo sample --benchmark humaneval+ --backend hf --model runs/t --n 1 --temperature 0 --out greedy.jsonl
+    focalpo sample --benchmark jsonl --problems heldout.jsonl --backend openai --model M \\
+        --base-url http://localhost:8000/v1 --n 10 --temperature 0.8 --out s.jsonl
+    focalpo eval --benchmark jsonl --data heldout.jsonl --samples s.jsonl      # pass@1, pass@10
+
+    from focalpo.sample import SampleConfig, run_sample
+    run_sample(SampleConfig(benchmark="mbpp+", backend="hf", model="runs/t", out="greedy.jsonl"))
+
+Prompts are exactly the program prompts of `focalpo focused` (`focalpo.pipelines.focused._task`:
+`program_template` for `prompt_style="instruct"`, the problem's code prefix for "complete"), and
+each problem samples from its own seed `problem_seed(seed, task_id)` (the seed focused gives its
+programs), so its samples do not depend on batching, `limit` or restarts.
+
+Output `out` (JSONL, one line per sample, the problem's samples consecutive, in `index` order):
+    {"task_id": ..., "solution": <extracted code>, "raw": <model text>, "index": i}     # instruct
+    {"task_id": ..., "completion": <raw continuation>, "raw": ..., "index": i}         # complete
+`focalpo eval` (and evalplus) run `solution` as a whole program and `completion` after the
+problem's code prefix; eval numbers samples by their position within the task, not by `index`.
+Eval extracts the fenced code of `solution` again, so an answer whose code holds a fence itself
+(markdown in a string) is stored whole as its `solution`.
+The resolved config is written beside it as `<stem>.sample_config.json`.
+
+Resumable: lines are appended (`focalpo.atomic.AppendLog`, fsynced) as each batch of problems is
+sampled. `resume=True` keeps the problems whose `n` samples are all there, rewrites the file
+atomically without the partial ones (a kill mid-problem), and samples the rest; a config that
+differs from the stored one (but for `FREE_KEYS`) is refused. Without `resume` or `overwrite` an
+existing `out` is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from focalpo.atomic import AppendLog, atomic_path, cut_torn_tail
+from focalpo.extract import extract_code
+from focalpo.pipelines.focused import COMPLETE_STOP, PROGRAM_TEMPLATE, FocusedConfig, _task
+from focalpo.pipelines.runner import backend_from_config, check_unique_ids, progress_bar, write_json
+from focalpo.problems.types import Problem
+
+# options that may change between a run and its --resume: they change no sample
+FREE_KEYS = ("progress", "batch_problems", "limit", "base_url", "out", "resume", "overwrite")
+
+
+@dataclass
+class SampleConfig:
+    """Options of one `focalpo sample` run (module doc; `focalpo sample --help`)."""
+
+    out: str = ""  # samples JSONL
+    benchmark: str = "jsonl"  # a focalpo.problems loader: humaneval+, mbpp+, jsonl, ...
+    problems: str | None = None  # the loader's file (default: the benchmark's bundled copy)
+    limit: int | None = None  # only the first N problems
+    backend: str = "hf"  # focalpo.generate backend: hf, openai, scripted
+    model: str = ""
+    base_url: str | None = None  # openai backend: server URL up to /v1
+    backend_options: dict = field(default_factory=dict)  # extra keyword options of the backend
+    n: int = 1  # samples per problem
+    temperature: float = 0.0  # 0 = greedy (pass@1); sample at e.g. 0.8 for pass@k
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    prompt_style: str = "instruct"  # instruct: program_template; complete: continue the code prefix
+    program_template: str = PROGRAM_TEMPLATE  # fields {prompt}, {entry_point}
+    seed: int = 0
+    batch_problems: int = 16  # problems per generation call
+    overwrite: bool = False
+    resume: bool = False
+    progress: bool = True
+
+    def check(self) -> None:
+        """Raise ValueError naming the first invalid option."""
+        rules = [
+            (bool(self.out), "out: give an output file"),
+            (not self.out.endswith(".gz"), f"out {self.out!r}: samples are appended, give a plain .jsonl"),
+            (self.n >= 1, f"n must be >= 1, got {self.n}"),
+            (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
+            (self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}"),
+            (self.prompt_style in ("instruct", "complete"), f"prompt_style {self.prompt_style!r}: instruct | complete"),
+            (self.batch_problems >= 1, "batch_problems must be >= 1"),
+            ("{prompt}" in self.program_template, "program_template must contain {prompt}"),
+            (not (self.resume and self.overwrite), "pass either --resume or --overwrite, not both"),
+        ]
+        for ok, message in rules:
+            if not ok:
+                raise ValueError(f"sample config: {message}")
+
+
+def config_path(out: str | Path) -> Path:
+    """Where the resolved config of the samples file `out` is written: `<stem>.sample_config.json`."""
+    p = Path(out)
+    return p.with_name(p.name.removesuffix(".jsonl") + ".sample_config.json")
+
+
+def sample_records(problem: Problem, answers: Sequence[str], prompt_style: str) -> list[dict]:
+    """The sample lines of one problem's answers (module doc)."""
+    if prompt_style == "complete":
+        return [{"task_id": problem.task_id, "completion": answer, "raw": answer, "index": i}
+                for i, answer in enumerate(answers)]
+    return [{"task_id": problem.task_id, "solution": _solution(answer), "raw": answer, "index": i}
+            for i, answer in enumerate(answers)]
+
+
+def _solution(answer: str) -> str:
+    """The answer's code, as `focalpo eval` will read it back.
+
+    Eval extracts the fenced code of `solution` again; code that itself holds a fence (a markdown
+    string) would lose all but that inner block, so such answers are stored whole: their
+    extraction is then the code.
+    """
+    code = extract_code(answer)
+    return code if extract_code(code) == code else answer
+
+
+def complete_tasks(path: Path, n: int) -> set[str]:
+    """Task ids with all `n` samples in `path`; the file is rewritten without the other tasks' lines."""
+    lines: list[tuple[str, int, str]] = []  # (task_id, index, line)
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
+            if not isinstance(row, dict) or not isinstance(row.get("task_id"), str) or not isinstance(row.get("index"), int):
+                raise ValueError(f"{path}:{lineno}: field 'task_id'/'index': not a sample line of focalpo sample")
+            lines.append((row["task_id"], row["index"], line))
+    indices: dict[str, list[int]] = {}
+    for task_id, index, _ in lines:
+        indices.setdefault(task_id, []).append(index)
+    done = {t for t, ix in indices.items() if ix == list(range(n))}
+    if len(done) < len(indices):  # a kill mid-problem: drop its partial samples, they are re-sampled
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line for t, _, line in lines if t in done), encoding="utf-8")
+    return done
+
+
+def _prepare_out(cfg: SampleConfig, config: dict) -> set[str]:
+    """Apply overwrite/resume to `cfg.out`; returns the task ids already complete."""
+    out, stored = Path(cfg.out), config_path(cfg.out)
+    done: set[str] = set()
+    if out.exists() and cfg.overwrite:
+        out.unlink()
+    elif out.exists() and not cfg.resume:
+        raise FileExistsError(f"{out} exists; pass --resume to continue it or --overwrite to start afresh")
+    elif out.exists():
+        if stored.exists():
+            old = json.loads(stored.read_text(encoding="utf-8"))
+            keys = sorted((set(old) | set(config)) - set(FREE_KEYS))
+            diff = [f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in keys if old.get(k) != config.get(k)]
+            if diff:
+                raise ValueError(f"{stored}: --resume with a different config ({'; '.join(diff)}); "
+                                 "use the same options, or a new --out")
+        cut_torn_tail(out)
+        done = complete_tasks(out, cfg.n)
+    write_json(stored, config)
+    return done
+
+
+def load_problems(cfg: SampleConfig) -> list[Problem]:
+    """The config's problems: the benchmark's loader on `problems` (or its bundled file), first `limit`."""
+    from focalpo.problems import load_benchmark
+
+    problems = load_benchmark(cfg.benchmark, cfg.problems)
+    return problems[: cfg.limit] if cfg.limit is not None else problems
+
+
+def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Problem] | None = None) -> dict:
+    """Sample every problem not yet complete in `cfg.out`; returns counts and the out path.
+
+    `backend` / `problems` replace the config's (tests, or callers holding a loaded model).
+    """
+    cfg.check()
+    problems = list(problems) if problems is not None else load_problems(cfg)
+    check_unique_ids(p.task_id for p in problems)
+    config = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    done = _prepare_out(cfg, config)
+    todo = [p for p in problems if p.task_id not in done]
+    # focused's program prompts and seeds, from the options they depend on
+    prompt_cfg = FocusedConfig(out=cfg.out, prompt_style=cfg.prompt_style, program_template=cfg.program_template,
+                               seed=cfg.seed)
+    stop = COMPLETE_STOP if cfg.prompt_style == "complete" else None
+    if todo:
+        backend = backend if backend is not None else backend_from_config(cfg)
+        bar = progress_bar(cfg.progress, len(problems), len(problems) - len(todo), desc="sample")
+        with AppendLog(cfg.out, fsync=True) as log:
+            for start in range(0, len(todo), cfg.batch_problems):
+                tasks = [_task(p, prompt_cfg) for p in todo[start : start + cfg.batch_problems]]
+                answers = backend.generate([t.program_prompt for t in tasks], n=cfg.n, temperature=cfg.temperature,
+                                           top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, stop=stop,
+                                           seed=[t.seed for t in tasks])
+                for task, texts in zip(tasks, answers):
+                    for record in sample_records(task.problem, texts, cfg.prompt_style):
+                        log.append(record)
+                    if bar is not None:
+                        bar.update(1)
+        if bar is not None:
+            bar.close()
+    return {"out": cfg.out, "problems": len(problems), "sampled": len(todo), "skipped": len(problems) - len(todo),
+            "samples_per_problem": cfg.n}

@@ -1,0 +1,191 @@
+"""`focalpo sample`: exact sample files from a scripted backend, and their pass@k through `focalpo eval`.
+
+Run: .venv/bin/python -m pytest tests/test_sample.py -q
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from focalpo.cli import main
+from focalpo.generate import get_backend
+from focalpo.pipelines.focused import PROGRAM_TEMPLATE, render
+from focalpo.pipelines.runner import problem_seed
+from focalpo.problems.jsonl import dump_jsonl
+from focalpo.problems.types import Problem
+from focalpo.sample import SampleConfig, config_path, run_sample
+from focalpo.sandbox.types import CallTest
+
+
+def fenced(code: str) -> str:
+    return f"Here it is:\n```python\n{code}\n```\nDone."
+
+
+def call(name: str, fn: str, args: tuple, expected) -> CallTest:
+    return CallTest(name=name, entry_point=fn, args=args, expected=expected)
+
+
+ADD = Problem(task_id="toy/add", prompt="Write add(a, b) returning a + b.", entry_point="add", canonical_solution="",
+              tests={"base": [call("b0", "add", (1, 2), 3), call("b1", "add", (0, 5), 5)]})
+NEG = Problem(task_id="toy/neg", prompt="Write neg(x) returning -x.", entry_point="neg", canonical_solution="",
+              tests={"base": [call("b0", "neg", (2,), -2)]})
+SQ = Problem(task_id="toy/sq", prompt="def sq(x):\n    \"\"\"x squared\"\"\"\n", entry_point="sq", canonical_solution="",
+             tests={"base": [call("b0", "sq", (3,), 9)]}, code_prefix="def sq(x):\n    \"\"\"x squared\"\"\"\n")
+
+ADD_ANSWERS = [fenced("def add(a, b):\n    return a + b"), fenced("def add(a, b):\n    return a - b"),
+               "def add(a, b):\n    return a * b\n"]  # right, wrong, wrong (no fence: the text is the code)
+NEG_ANSWERS = [fenced("def neg(x):\n    return -x"), fenced("def neg(x):\n    return 0 - x")]  # cycled to n=3
+
+
+def prompt_of(p: Problem) -> str:
+    return render(PROGRAM_TEMPLATE, prompt=p.prompt, entry_point=f"the function `{p.entry_point}`")
+
+
+def scripted():
+    return get_backend("scripted", completions={prompt_of(ADD): ADD_ANSWERS, prompt_of(NEG): NEG_ANSWERS})
+
+
+@pytest.fixture()
+def data(tmp_path):
+    path = tmp_path / "toy.jsonl"
+    dump_jsonl([ADD, NEG, SQ], path)
+    return path
+
+
+def config(tmp_path, data, **kw) -> SampleConfig:
+    base = dict(out=str(tmp_path / "s.jsonl"), benchmark="jsonl", problems=str(data), limit=2, backend="scripted",
+                n=3, temperature=0.8, seed=7, batch_problems=1, progress=False)
+    return SampleConfig(**{**base, **kw})
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(line) for line in open(path, encoding="utf-8")]
+
+
+EXPECTED = [
+    {"task_id": "toy/add", "solution": "def add(a, b):\n    return a + b\n", "raw": ADD_ANSWERS[0], "index": 0},
+    {"task_id": "toy/add", "solution": "def add(a, b):\n    return a - b\n", "raw": ADD_ANSWERS[1], "index": 1},
+    {"task_id": "toy/add", "solution": "def add(a, b):\n    return a * b\n", "raw": ADD_ANSWERS[2], "index": 2},
+    {"task_id": "toy/neg", "solution": "def neg(x):\n    return -x\n", "raw": NEG_ANSWERS[0], "index": 0},
+    {"task_id": "toy/neg", "solution": "def neg(x):\n    return 0 - x\n", "raw": NEG_ANSWERS[1], "index": 1},
+    {"task_id": "toy/neg", "solution": "def neg(x):\n    return -x\n", "raw": NEG_ANSWERS[0], "index": 2},
+]
+
+
+def test_instruct_samples_are_the_extracted_answers_with_each_problems_seed(tmp_path, data):
+    backend = scripted()
+    result = run_sample(config(tmp_path, data), backend=backend)
+    assert result == {"out": str(tmp_path / "s.jsonl"), "problems": 2, "sampled": 2, "skipped": 0,
+                      "samples_per_problem": 3}
+    assert lines(tmp_path / "s.jsonl") == EXPECTED
+    # batch_problems=1: one call per problem, focused's program prompt, the problem's own seed
+    assert [(c["prompts"], c["seed"], c["n"], c["temperature"], c["stop"]) for c in backend.calls] == [
+        ([prompt_of(ADD)], [problem_seed(7, "toy/add")], 3, 0.8, []),
+        ([prompt_of(NEG)], [problem_seed(7, "toy/neg")], 3, 0.8, []),
+    ]
+    stored = json.loads(config_path(tmp_path / "s.jsonl").read_text())
+    assert (stored["n"], stored["seed"], stored["prompt_style"]) == (3, 7, "instruct")
+
+
+def test_code_holding_a_fence_is_stored_so_eval_extracts_the_same_code():
+    from focalpo.extract import extract_code, program_from_sample
+    from focalpo.sample import sample_records
+
+    code = 'def f():\n    s = """\n```python\nx = 1\n```\n"""\n    return s\n'
+    answer = f"```python\n{code}```"
+    assert extract_code(extract_code(answer)) == "x = 1\n"  # extraction is not idempotent here ...
+    (record,) = sample_records(ADD, [answer], "instruct")
+    assert record["solution"] == answer and program_from_sample(record, "") == code  # ... so the whole answer
+
+
+def test_batching_does_not_change_the_seeds_or_the_file(tmp_path, data):
+    one, two = scripted(), scripted()
+    run_sample(config(tmp_path, data), backend=one)
+    run_sample(config(tmp_path, data, out=str(tmp_path / "b.jsonl"), batch_problems=16), backend=two)
+    assert (tmp_path / "b.jsonl").read_text() == (tmp_path / "s.jsonl").read_text()
+    assert [s for c in two.calls for s in c["seed"]] == [s for c in one.calls for s in c["seed"]]
+
+
+def test_eval_reports_the_hand_computed_pass_at_k(tmp_path, data, capsys):
+    run_sample(config(tmp_path, data), backend=scripted())
+    out = tmp_path / "results.json"
+    assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--samples", str(tmp_path / "s.jsonl"),
+                 "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    res = json.loads(out.read_text())
+    assert [(r["task_id"], r["sample_index"], r["status"]) for r in res["samples"]] == [
+        ("toy/add", 0, "pass"), ("toy/add", 1, "fail"), ("toy/add", 2, "fail"),
+        ("toy/neg", 0, "pass"), ("toy/neg", 1, "pass"), ("toy/neg", 2, "pass"),
+    ]
+    # add: c=1 of n=3 -> pass@1 = 1/3, pass@3 = 1; neg: 3 of 3 -> 1, 1
+    assert res["summary"]["base"]["pass@1"] == pytest.approx((1 / 3 + 1) / 2)
+    assert "66.7%" in capsys.readouterr().out
+
+
+def test_resume_resamples_only_the_partial_problem(tmp_path, data):
+    cfg = config(tmp_path, data)
+    run_sample(cfg, backend=scripted())
+    path = tmp_path / "s.jsonl"
+    full = path.read_text()
+    kept = full.splitlines(keepends=True)[:4]  # all of toy/add, 1 of 3 toy/neg samples ...
+    path.write_text("".join(kept) + '{"task_id": "toy/neg", "sol')  # ... and a line torn by a kill
+    backend = scripted()
+    with pytest.warns(UserWarning, match="torn"):
+        result = run_sample(config(tmp_path, data, resume=True, batch_problems=4), backend=backend)
+    assert (result["sampled"], result["skipped"]) == (1, 1)
+    assert [c["prompts"] for c in backend.calls] == [[prompt_of(NEG)]]
+    assert path.read_text() == full  # exactly n lines per problem, none duplicated
+    # a finished file resumes to a no-op
+    again = scripted()
+    assert run_sample(config(tmp_path, data, resume=True), backend=again)["sampled"] == 0
+    assert again.calls == [] and path.read_text() == full
+
+
+def test_existing_out_is_refused_without_resume_or_overwrite(tmp_path, data):
+    run_sample(config(tmp_path, data), backend=scripted())
+    with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
+        run_sample(config(tmp_path, data), backend=scripted())
+    with pytest.raises(ValueError, match="temperature: 0.8 -> 0.0"):
+        run_sample(config(tmp_path, data, resume=True, temperature=0.0), backend=scripted())
+    with pytest.raises(ValueError, match="not both"):
+        run_sample(config(tmp_path, data, resume=True, overwrite=True), backend=scripted())
+    backend = get_backend("scripted", default=[fenced("def add(a, b):\n    return a + b")])
+    run_sample(config(tmp_path, data, overwrite=True, n=1, limit=1), backend=backend)
+    assert [r["index"] for r in lines(tmp_path / "s.jsonl")] == [0]
+
+
+def test_complete_style_writes_the_raw_continuation(tmp_path, data):
+    answers = ["    return x * x\nprint(sq(3))\n", "    return x + x\n"]  # the first is cut at "\nprint("
+    backend = get_backend("scripted", completions={SQ.code_prefix: answers})
+    cfg = config(tmp_path, data, prompt_style="complete", n=2)
+    run_sample(cfg, backend=backend, problems=[SQ])
+    assert lines(tmp_path / "s.jsonl") == [
+        {"task_id": "toy/sq", "completion": "    return x * x", "raw": "    return x * x", "index": 0},
+        {"task_id": "toy/sq", "completion": "    return x + x\n", "raw": "    return x + x\n", "index": 1},
+    ]
+    assert backend.calls[0]["prompts"] == [SQ.code_prefix] and "\nprint(" in backend.calls[0]["stop"]
+    out = tmp_path / "results.json"
+    assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--samples", str(tmp_path / "s.jsonl"),
+                 "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+    res = json.loads(out.read_text())
+    assert [r["status"] for r in res["samples"]] == ["pass", "fail"]
+    assert res["summary"]["base"]["pass@1"] == pytest.approx(1 / 2)
+
+
+def test_cli_samples_with_the_scripted_backend(tmp_path, data, capsys):
+    out = tmp_path / "cli.jsonl"
+    default = json.dumps([fenced("def f():\n    return 1")])
+    argv = ["sample", "--benchmark", "jsonl", "--problems", str(data), "--backend", "scripted",
+            "--backend-option", f"default={default}", "--n", "2", "--out", str(out), "--no-progress", "seed=3"]
+    assert main(argv) == 0
+    rows = lines(out)
+    assert [(r["task_id"], r["index"]) for r in rows] == [(t, i) for t in ("toy/add", "toy/neg", "toy/sq") for i in (0, 1)]
+    assert {r["solution"] for r in rows} == {"def f():\n    return 1\n"}
+    assert f"--samples {out}" in capsys.readouterr().out
+    stored = json.loads(config_path(out).read_text())
+    assert (stored["n"], stored["seed"], stored["temperature"], stored["backend_options"]) == (
+        2, 3, 0.0, {"default": [fenced("def f():\n    return 1")]})
+    assert main(argv) == 2  # an existing --out is refused with a one-line error
+    assert "--resume" in capsys.readouterr().err
+    assert main([*argv, "--resume"]) == 0 and lines(out) == rows
