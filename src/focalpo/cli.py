@@ -162,11 +162,7 @@ def _add_focused(sub) -> None:
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
     p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
     p.add_argument("--limit", type=int, help="only the first N problems")
-    p.add_argument("--backend", help="generation backend: hf (default), openai, scripted")
-    p.add_argument("--model", help="hf: local directory or hub id; openai: served model name")
-    p.add_argument("--base-url", help="openai backend: server URL up to /v1")
-    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend keyword option, repeatable (dtype=bfloat16, batch_size=16, max_concurrency=64)")
+    _add_backend_args(p, "hf")
     p.add_argument("--k", type=int, help="programs per problem (default 10)")
     p.add_argument("--k-tests", type=int, help="test answers per problem (default 10)")
     p.add_argument("--temperature", type=float, help="default 1.5")
@@ -179,6 +175,16 @@ def _add_focused(sub) -> None:
     p.add_argument("--max-pairs", type=int, help="pairs per problem (default 1)")
     _add_run_args(p)
     p.set_defaults(func=_cmd_focused)
+
+
+def _add_backend_args(p, default: str) -> None:
+    """The generation-backend flags of the commands that sample from a model."""
+    others = ", ".join(b for b in ("hf", "openai", "scripted") if b != default)
+    p.add_argument("--backend", help=f"generation backend: {default} (default), {others}")
+    p.add_argument("--model", help="hf: local directory or hub id; openai: served model name")
+    p.add_argument("--base-url", help="openai backend: server URL up to /v1 (API key from $OPENAI_API_KEY)")
+    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend keyword option, repeatable (dtype=bfloat16, batch_size=16, max_concurrency=64)")
 
 
 def _add_run_args(p) -> None:
@@ -243,11 +249,7 @@ def _add_codeflow(sub) -> None:
     src.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="instructions from a benchmark's problems")
     p.add_argument("--problems", help="problem file for --benchmark (default: the bundled copy)")
     p.add_argument("--limit", type=int, help="only the first N instructions")
-    p.add_argument("--backend", help="teacher backend: openai (default), hf, scripted")
-    p.add_argument("--model", help="openai: served model name; hf: local directory or hub id")
-    p.add_argument("--base-url", help="openai backend: server URL up to /v1 (key from $OPENAI_API_KEY)")
-    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend keyword option, repeatable (max_concurrency=32, api_key_env=MY_KEY)")
+    _add_backend_args(p, "openai")
     p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
     p.add_argument("--temperature", type=float)
     p.add_argument("--max-new-tokens", type=int)
@@ -376,11 +378,7 @@ def _add_sample(sub) -> None:
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
     p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
     p.add_argument("--limit", type=int, help="only the first N problems")
-    p.add_argument("--backend", help="generation backend: hf (default), openai, scripted")
-    p.add_argument("--model", help="hf: local directory or hub id; openai: served model name")
-    p.add_argument("--base-url", help="openai backend: server URL up to /v1")
-    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend keyword option, repeatable (dtype=bfloat16, batch_size=16, max_concurrency=64)")
+    _add_backend_args(p, "hf")
     p.add_argument("--n", type=int, help="samples per problem (default 1)")
     p.add_argument("--temperature", type=float, help="default 0 (greedy)")
     p.add_argument("--top-p", type=float)

@@ -79,6 +79,19 @@ def clear_output(out: Path) -> None:
 # Data
 
 
+def start_output(cfg, state, config_name: str) -> Path:
+    """After every rank has checked the output (`prepare_output`): the main process clears it for
+    --overwrite and writes the resolved config; all ranks wait for that. Returns the directory."""
+    state.wait_for_everyone()
+    out = Path(cfg.output)
+    if state.is_main_process:
+        if cfg.overwrite and not cfg.resume and out.is_dir():
+            clear_output(out)
+        dump_config(cfg, out / config_name)
+    state.wait_for_everyone()
+    return out
+
+
 def _first_record(path: Path) -> dict | None:
     from focalpo.pairs import iter_json_rows
 
@@ -269,13 +282,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     state = PartialState(cpu=_wants_cpu(cfg))  # first use fixes the process group for everyone after
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
-    state.wait_for_everyone()
-    out = Path(cfg.output)
-    if state.is_main_process:
-        if cfg.overwrite and not cfg.resume and out.is_dir():
-            clear_output(out)
-        dump_config(cfg, out / CONFIG_NAME)
-    state.wait_for_everyone()
+    out = start_output(cfg, state, CONFIG_NAME)
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
     if tokenizer.pad_token is None:

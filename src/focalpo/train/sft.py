@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.train.config import ConfigError, dump_config
+from focalpo.train.config import ConfigError
 
 CONFIG_NAME = "sft_config.yaml"
 ROLES = ("system", "user", "assistant")
@@ -200,7 +200,7 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
 
     # SFTConfig has every field these read, so `focalpo train`'s output handling and arguments serve as they are
     from focalpo.train.run import (
-        METRICS_NAME, _load_model, _wants_cpu, clear_output, prepare_output, training_arguments,
+        METRICS_NAME, _load_model, _wants_cpu, prepare_output, start_output, training_arguments,
     )
     from focalpo.train.trainer import ConfigSnapshotCallback, MetricsCallback
 
@@ -210,13 +210,7 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     if tokenizer.pad_token is None:  # labels carry -100 on padding, so an EOS used as pad is still trained on
         tokenizer.pad_token = tokenizer.eos_token
     examples, stats = read_sft_examples(cfg.data, tokenizer, cfg.max_length)  # bad data: fail before writing
-    state.wait_for_everyone()
-    out = Path(cfg.output)
-    if state.is_main_process:
-        if cfg.overwrite and not cfg.resume and out.is_dir():
-            clear_output(out)
-        dump_config(cfg, out / CONFIG_NAME)
-    state.wait_for_everyone()
+    out = start_output(cfg, state, CONFIG_NAME)
 
     set_seed(cfg.seed)
     model = _load_model(cfg.model, cfg.dtype)
