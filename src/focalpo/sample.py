@@ -8,7 +8,7 @@
     from focalpo.sample import SampleConfig, run_sample
     run_sample(SampleConfig(benchmark="mbpp+", backend="hf", model="runs/t", out="greedy.jsonl"))
 
-Prompts are exactly the program prompts of `focalpo focused` (`focalpo.pipelines.focused._task`:
+Prompts are exactly the program prompts of `focalpo focused` (`focalpo.pipelines.focused.program_prompt`:
 `program_template` for `prompt_style="instruct"`, the problem's code prefix for "complete"), and
 each problem samples from its own seed `problem_seed(seed, task_id)` (the seed focused gives its
 programs), so its samples do not depend on batching, `limit` or restarts.
@@ -39,8 +39,8 @@ from typing import Any, Sequence
 
 from focalpo.atomic import AppendLog, atomic_path, cut_torn_tail
 from focalpo.extract import extract_code
-from focalpo.pipelines.focused import COMPLETE_STOP, PROGRAM_TEMPLATE, FocusedConfig, _task
-from focalpo.pipelines.runner import backend_from_config, check_unique_ids, progress_bar, write_json
+from focalpo.pipelines.focused import COMPLETE_STOP, PROGRAM_TEMPLATE, FocusedConfig, program_prompt
+from focalpo.pipelines.runner import backend_from_config, check_unique_ids, problem_seed, progress_bar, write_json
 from focalpo.problems.types import Problem
 
 # options that may change between a run and its --resume: they change no sample
@@ -189,12 +189,13 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
         bar = progress_bar(cfg.progress, len(problems), len(problems) - len(todo), desc="sample")
         with AppendLog(cfg.out, fsync=True) as log:
             for start in range(0, len(todo), cfg.batch_problems):
-                tasks = [_task(p, prompt_cfg) for p in todo[start : start + cfg.batch_problems]]
-                answers = backend.generate([t.program_prompt for t in tasks], n=cfg.n, temperature=cfg.temperature,
-                                           top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, stop=stop,
-                                           seed=[t.seed for t in tasks])
-                for task, texts in zip(tasks, answers):
-                    for record in sample_records(task.problem, texts, cfg.prompt_style):
+                batch = todo[start : start + cfg.batch_problems]
+                answers = backend.generate([program_prompt(p, prompt_cfg) for p in batch], n=cfg.n,
+                                           temperature=cfg.temperature, top_p=cfg.top_p,
+                                           max_new_tokens=cfg.max_new_tokens, stop=stop,
+                                           seed=[problem_seed(cfg.seed, p.task_id) for p in batch])
+                for problem, texts in zip(batch, answers):
+                    for record in sample_records(problem, texts, cfg.prompt_style):
                         log.append(record)
                     if bar is not None:
                         bar.update(1)

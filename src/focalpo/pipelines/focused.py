@@ -157,18 +157,32 @@ class _Task:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def _task(problem: Problem, cfg: FocusedConfig) -> _Task:
-    text = problem.instruct_prompt or problem.prompt
+def prompt_fields(problem: Problem) -> dict[str, str]:
+    """The template fields of a problem: `{prompt}` (its instruction) and `{entry_point}` (a phrase)."""
     entry = f"the function `{problem.entry_point}`" if problem.entry_point else "the function the problem asks for"
+    return {"prompt": problem.instruct_prompt or problem.prompt, "entry_point": entry}
+
+
+def program_prompt(problem: Problem, cfg: FocusedConfig | None = None) -> str:
+    """What the model is asked for a program: the rendered program template, or (complete style)
+    the problem's code prefix. `focalpo sample` and the toy world's SFT data use the same prompt."""
+    cfg = cfg or FocusedConfig()
     if cfg.prompt_style == "complete":
         if not problem.code_prefix:
             raise ValueError(f"problem {problem.task_id!r} has no code prefix to continue; "
                              "use prompt_style=instruct for problems stated in prose")
-        program_prompt = problem.code_prefix
-    else:
-        program_prompt = render(cfg.program_template, prompt=text, entry_point=entry)
-    return _Task(problem, problem_seed(cfg.seed, problem.task_id), program_prompt,
-                 render(cfg.test_template, prompt=text, entry_point=entry))
+        return problem.code_prefix
+    return render(cfg.program_template, **prompt_fields(problem))
+
+
+def test_prompt(problem: Problem, cfg: FocusedConfig | None = None) -> str:
+    """What the model is asked for a test case: the rendered test template."""
+    return render((cfg or FocusedConfig()).test_template, **prompt_fields(problem))
+
+
+def _task(problem: Problem, cfg: FocusedConfig) -> _Task:
+    return _Task(problem, problem_seed(cfg.seed, problem.task_id), program_prompt(problem, cfg),
+                 test_prompt(problem, cfg))
 
 
 def _tree(code: str) -> str | None:

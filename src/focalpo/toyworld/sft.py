@@ -7,8 +7,8 @@ skills focalpo's pipelines ask of it, in exactly the prompt formats those pipeli
     write_sft("toy_sft.jsonl", examples)
 
 Skills (one example per problem and skill; "repair" only for problems with a failing mutant):
-- "solve": focused PROGRAM_TEMPLATE (as `focused._task` renders it) -> the fenced reference;
-- "test": focused TEST_TEMPLATE -> one fenced `assert solve(<args>) == <expected>` from a call test;
+- "solve": focused's `program_prompt` (PROGRAM_TEMPLATE rendered) -> the fenced reference;
+- "test": focused's `test_prompt` (TEST_TEMPLATE rendered) -> one fenced `assert solve(<args>) == <expected>` from a call test;
 - "teacher": CodeFlow TEACHER_TEMPLATE -> `<file>sol.py</file>` + reference, `<file>test_sol.py</file>`
   + a test file of 3-4 asserts from the call tests, and the `<json>` block;
 - "repair": [teacher prompt, teacher answer whose solution is a mutant of the reference (`mutate`),
@@ -33,7 +33,7 @@ from typing import Sequence
 from focalpo.atomic import atomic_path
 from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
-from focalpo.pipelines.focused import PROGRAM_TEMPLATE, TEST_TEMPLATE, render
+from focalpo.pipelines.focused import program_prompt, prompt_fields, test_prompt
 from focalpo.problems.types import Problem
 
 SKILLS = ("solve", "test", "teacher", "repair")
@@ -65,26 +65,16 @@ def _assert(test) -> str:
     return f"assert {_call(test)} == {test.expected!r}"
 
 
-def _entry(problem: Problem) -> tuple[str, str]:
-    """(instruction, entry phrase) as `focalpo.pipelines.focused._task` renders them."""
-    text = problem.instruct_prompt or problem.prompt
-    entry = f"the function `{problem.entry_point}`" if problem.entry_point else "the function the problem asks for"
-    return text, entry
-
-
 def _rng(seed: int, problem: Problem, skill: str) -> random.Random:
     return random.Random(f"{seed}|{problem.task_id}|{skill}")
 
 
 def solve_example(problem: Problem) -> list[dict]:
-    text, entry = _entry(problem)
-    return [_msg("user", render(PROGRAM_TEMPLATE, prompt=text, entry_point=entry)),
-            _msg("assistant", _fenced(problem.canonical_solution))]
+    return [_msg("user", program_prompt(problem)), _msg("assistant", _fenced(problem.canonical_solution))]
 
 
 def test_example(problem: Problem, rng: random.Random) -> list[dict]:
-    text, entry = _entry(problem)
-    return [_msg("user", render(TEST_TEMPLATE, prompt=text, entry_point=entry)),
+    return [_msg("user", test_prompt(problem)),
             _msg("assistant", _fenced(_assert(rng.choice(problem.tests["base"]))))]
 
 
@@ -106,7 +96,7 @@ def fix_answer(solution: str) -> str:
 
 
 def teacher_prompt(problem: Problem) -> str:
-    return TEACHER_TEMPLATE.replace("{instruction}", _entry(problem)[0])
+    return TEACHER_TEMPLATE.replace("{instruction}", prompt_fields(problem)["prompt"])
 
 
 # --------------------------------------------------------------------------------------------------
