@@ -407,6 +407,31 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the whole method end to end on a CPU in the toy world (tasks, SFT, focused, "
+                       "codeflow, localize, train 5 schemes, held-out pass@k, report)")
+    p.add_argument("--output", default="focalpo-demo", help="demo directory (default ./focalpo-demo)")
+    p.add_argument("--preset", choices=["quick", "mini", "full"], default=None, help="sizes (default quick)")
+    p.add_argument("--full", action="store_true", help="same as --preset full: bigger sizes, 3 seeds, pass@10")
+    p.add_argument("--seeds", type=int, help="seeds to run (table: mean ± std); default: the preset's")
+    p.add_argument("--overwrite", action="store_true", help="run in a non-empty --output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars in any stage")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args) -> int:
+    from focalpo.toyworld.demo import config_for, format_table, run_demo
+
+    if args.full and args.preset not in (None, "full"):
+        raise ValueError(f"--full contradicts --preset {args.preset}")
+    preset = "full" if args.full else args.preset or "quick"
+    demo = run_demo(args.output, config_for(preset, args.seeds), preset=preset, overwrite=args.overwrite,
+                    progress=not args.no_progress)
+    print("\n" + format_table(demo["table"]))
+    print(f"report: {Path(args.output) / 'report.md'}; numbers: {Path(args.output) / 'demo.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focalpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -420,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codeflow(sub)
     _add_merge(sub)
     _add_analyze(sub)
+    _add_demo(sub)
     return parser
 
 
