@@ -40,7 +40,15 @@ from typing import Any, Sequence
 from focalpo.atomic import AppendLog, atomic_path, cut_torn_tail
 from focalpo.extract import extract_code
 from focalpo.pipelines.focused import COMPLETE_STOP, PROGRAM_TEMPLATE, FocusedConfig, program_prompt
-from focalpo.pipelines.runner import backend_from_config, check_unique_ids, problem_seed, progress_bar, write_json
+from focalpo.pipelines.runner import (
+    backend_from_config,
+    check_unique_ids,
+    config_diff,
+    load_problems,
+    problem_seed,
+    progress_bar,
+    write_json,
+)
 from focalpo.problems.types import Problem
 
 # options that may change between a run and its --resume: they change no sample
@@ -150,8 +158,7 @@ def _prepare_out(cfg: SampleConfig, config: dict) -> set[str]:
     elif out.exists():
         if stored.exists():
             old = json.loads(stored.read_text(encoding="utf-8"))
-            keys = sorted((set(old) | set(config)) - set(FREE_KEYS))
-            diff = [f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in keys if old.get(k) != config.get(k)]
+            diff = config_diff(old, config, FREE_KEYS)
             if diff:
                 raise ValueError(f"{stored}: --resume with a different config ({'; '.join(diff)}); "
                                  "use the same options, or a new --out")
@@ -159,14 +166,6 @@ def _prepare_out(cfg: SampleConfig, config: dict) -> set[str]:
         done = complete_tasks(out, cfg.n)
     write_json(stored, config)
     return done
-
-
-def load_problems(cfg: SampleConfig) -> list[Problem]:
-    """The config's problems: the benchmark's loader on `problems` (or its bundled file), first `limit`."""
-    from focalpo.problems import load_benchmark
-
-    problems = load_benchmark(cfg.benchmark, cfg.problems)
-    return problems[: cfg.limit] if cfg.limit is not None else problems
 
 
 def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Problem] | None = None) -> dict:

@@ -46,6 +46,7 @@ from focalpo.pipelines.runner import (
     backend_from_config,
     chat_pairs,
     check_unique_ids,
+    load_problems,
     problem_seed,
     progress_bar,
     write_json,
@@ -262,14 +263,6 @@ def build_record(task: _Task, results: Sequence, cfg: FocusedConfig, chat: bool)
 
 # --------------------------------------------------------------------------------------------------
 # the run
-
-
-def load_problems(cfg: FocusedConfig) -> list[Problem]:
-    """The config's problems: the benchmark's loader on `problems` (or its bundled file), first `limit`."""
-    from focalpo.problems import load_benchmark
-
-    problems = load_benchmark(cfg.benchmark, cfg.problems)
-    return problems[: cfg.limit] if cfg.limit is not None else problems
 
 
 def uses_chat(backend: Any, cfg: FocusedConfig) -> bool:

@@ -103,6 +103,15 @@ def chat_pairs(backend: Any, pair_format: str) -> bool:
     return bool(getattr(backend, "use_chat_template", False) or getattr(backend, "api", None) == "chat")
 
 
+def load_problems(cfg: Any) -> list:
+    """A pipeline config's problems: the `benchmark` loader on `problems` (or its bundled file),
+    the first `limit` of them."""
+    from focalpo.problems import load_benchmark
+
+    problems = load_benchmark(cfg.benchmark, cfg.problems)
+    return problems[: cfg.limit] if cfg.limit is not None else problems
+
+
 def check_unique_ids(task_ids: Iterable[str]) -> None:
     seen: set[str] = set()
     for t in task_ids:
@@ -143,7 +152,8 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
             yield where, record
 
 
-def _config_diff(old: dict, new: dict, free: Iterable[str]) -> list[str]:
+def config_diff(old: dict, new: dict, free: Iterable[str]) -> list[str]:
+    """"key: old -> new" for every key (but the `free` ones) whose value differs between two configs."""
     free = set(free)
     keys = sorted((set(old) | set(new)) - free)
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
@@ -175,7 +185,7 @@ class RunDir:
                                   "or --overwrite to start afresh")
         elif started:
             old = json.loads(config_path.read_text()) if config_path.exists() else {}
-            diff = _config_diff(old, self.config, free_keys)
+            diff = config_diff(old, self.config, free_keys)
             if diff:
                 raise ValueError(f"{config_path}: --resume with a different config ({'; '.join(diff)}); "
                                  "use the same options, or a new output directory")
@@ -237,7 +247,7 @@ def merge_records(run_dirs: Sequence[str | os.PathLike], *, free_keys: Sequence[
         if config is None:
             config, first_dir = this, d
         else:
-            diff = _config_diff(config, this, free_keys)
+            diff = config_diff(config, this, free_keys)
             if diff:
                 raise ValueError(f"merge: {d} was run with a different config than {first_dir}: {'; '.join(diff)}")
         if not (d / RECORDS_FILE).exists():
