@@ -44,6 +44,7 @@ from focalpo.pipelines.codeflow_report import DERIVED, write_outputs
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.pipelines.filters import JUDGE_TEMPLATE, MAX_REJECTED_LINES, MAX_TOKENS, judge_filter, rule_filters
 from focalpo.pipelines.runner import (
+    FREE_KEYS,
     RunDir,
     Shard,
     backend_from_config,
@@ -55,7 +56,6 @@ from focalpo.pipelines.runner import (
 from focalpo.sandbox.jobfiles import check_job_layout
 
 REJECTED_CHOICES = ("random", "first", "last")
-FREE_KEYS = ("workers", "progress", "batch_problems", "limit", "base_url", "out")
 
 
 @dataclass

@@ -41,6 +41,7 @@ from typing import Any, Sequence
 
 from focalpo.extract import extract_code, split_asserts
 from focalpo.pipelines.runner import (
+    FREE_KEYS,
     RunDir,
     Shard,
     backend_from_config,
@@ -71,8 +72,6 @@ single ```python code block; do not write the solution."""
 
 COMPLETE_STOP = ["\nif __name__", "\ndef main(", "\nprint(", "\n```"]  # evalplus' stops for base models
 PAIRS_FILE, SUMMARY_FILE = "pairs.jsonl", "summary.json"
-# options that may change between a run and its --resume: they do not change any record
-FREE_KEYS = ("workers", "progress", "batch_problems", "limit", "base_url", "out")
 
 
 @dataclass

@@ -35,6 +35,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from focalpo.atomic import AppendLog, atomic_path, cut_torn_tail
 
+# options of a data pipeline that may change between a run and its --resume (or between its
+# shards): they change no record
+FREE_KEYS = ("workers", "progress", "batch_problems", "limit", "base_url", "out")
 CONFIG_FILE = "config.json"
 RECORDS_FILE = "records.jsonl"
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
