@@ -201,3 +201,29 @@ def test_resume_continues_from_the_last_checkpoint(chat_model_dir, tmp_path):
     records = read_metrics(out / "metrics.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5]  # step 3 of the first run dropped, then redone
     assert load_config(SFTConfig, out / "sft_config.yaml").max_steps == 5
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+def test_group_by_length_batches_examples_of_similar_length(chat_model_dir, tmp_path, grouped):
+    from transformers import TrainerCallback
+
+    class PaddingProbe(TrainerCallback):  # reads the batches the trainer will draw, before it trains
+        mixed: list[bool] = []
+
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+            for batch in train_dataloader:
+                mask = batch["attention_mask"]
+                self.mixed.append(bool((mask.sum(1) != mask.shape[1]).any()))
+
+    short, long = chat("q", "x"), chat("q", "y " * 60)
+    data = write_rows(tmp_path / "mixed.jsonl", [short, long] * 100)
+    probe = PaddingProbe()
+    cfg = load_config(SFTConfig, None, [
+        f"model={chat_model_dir}", f"data={data}", f"output={tmp_path / 'run'}", "max_steps=1", "seed=3",
+        "per_device_batch_size=2", "progress=false", "save_strategy=no", f"group_by_length={grouped}",
+    ])
+    sft(cfg, callbacks=[probe])
+    # 100 batches of 2; grouped: sorted by length within 4 shuffled mega-batches of 50, so at most one mixed
+    # (padded) batch per mega-batch; random: a batch is mixed with probability 1/2
+    assert len(probe.mixed) == 100
+    assert sum(probe.mixed) <= 4 if grouped else sum(probe.mixed) >= 25

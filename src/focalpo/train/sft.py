@@ -58,6 +58,9 @@ class SFTConfig:
     num_train_epochs: float = 3.0
     max_steps: int = -1  # > 0 overrides num_train_epochs
     per_device_batch_size: int = 8  # examples per device per micro-batch
+    # batches of similar lengths (transformers' LengthGroupedSampler, still shuffled): far less padding on chats
+    # whose lengths vary a lot; the toy world's SFT mix (90 to 800 tokens) trains ~3x faster per example
+    group_by_length: bool = True
     gradient_accumulation_steps: int = 1
     global_batch_size: int | None = None  # examples per optimiser step; sets gradient_accumulation_steps
     logging_steps: int = 1
@@ -186,6 +189,19 @@ class SFTCollator:
 # Entry point
 
 
+def length_grouping() -> dict:
+    """The TrainingArguments field that turns on length-grouped sampling: `train_sampling_strategy` since
+    transformers 5, `group_by_length` before."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
+
+
 def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     """Run one supervised fine-tuning as configured; `callbacks` are extra TrainerCallbacks."""
     for name in ("model", "data", "output"):
@@ -215,9 +231,9 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     set_seed(cfg.seed)
     model = _load_model(cfg.model, cfg.dtype)
     model.config.pad_token_id = tokenizer.pad_token_id
+    extra = {"save_strategy": cfg.save_strategy, **(length_grouping() if cfg.group_by_length else {})}
     trainer = Trainer(
-        model=model, args=training_arguments(replace(cfg, training_args={"save_strategy": cfg.save_strategy,
-                                                                        **cfg.training_args})),
+        model=model, args=training_arguments(replace(cfg, training_args={**extra, **cfg.training_args})),
         data_collator=SFTCollator(tokenizer.pad_token_id),
         train_dataset=examples, processing_class=tokenizer,
         callbacks=[MetricsCallback(out / METRICS_NAME), ConfigSnapshotCallback(out / CONFIG_NAME), *callbacks],
