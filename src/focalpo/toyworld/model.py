@@ -38,7 +38,8 @@ class ModelSize:
     num_heads: int
     num_kv_heads: int
     intermediate_size: int
-    max_positions: int = 512
+    # RoPE, so no parameters depend on it; the CodeFlow repair chats of the SFT mix run to ~800 tokens
+    max_positions: int = 1024
 
 
 # Llama parameter counts with a 2048-token vocabulary (tied embeddings): nano 1,049,728 (tests),
@@ -79,7 +80,7 @@ def train_tokenizer(texts: Iterable[str], *, vocab_size: int = 2048, min_frequen
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, unk_token=None,
-                                   clean_up_tokenization_spaces=False, model_max_length=512)
+                                   clean_up_tokenization_spaces=False, model_max_length=1024)
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
