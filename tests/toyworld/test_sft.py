@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,9 @@ from focalpo.pipelines.codeflow_tests import test_file_to_tests
 from focalpo.pipelines.focused import FocusedConfig, _task
 from focalpo.sandbox import AssertTest, ExecPool, Job
 from focalpo.sandbox.jobfiles import check_module_name
-from focalpo.toyworld.sft import MODULE, SKILLS, build_sft_examples, mutate, write_sft
+from focalpo.toyworld.sft import (
+    MODULE, SKILLS, build_sft_examples, inline_reference, mutate, small_asserts, write_sft,
+)
 from focalpo.toyworld.tasks import generate_tasks
 
 PROBLEMS = generate_tasks(6, seed=0, difficulty=2)
@@ -141,3 +144,51 @@ def test_write_sft_round_trip_and_refuses_overwrite(tmp_path, examples):
     assert len(path.read_text().splitlines()) == len(examples)
     write_sft(path, examples[:1], overwrite=True)
     assert [json.loads(line) for line in path.read_text().splitlines()] == examples[:1]
+
+
+@pytest.mark.parametrize("source, value, expected", [
+    ("def solve(x):\n    x = x + 5 if x > 3 else x - 2\n    return x\n", 4, "4 + 5 if 4 > 3 else 4 - 2"),
+    ("def solve(x):\n    x = x - 2\n    x = -x\n    return x\n", 1, "-(1 - 2)"),
+    ("def solve(xs):\n    xs = [x for x in xs if x % 2 == 0]\n    xs = [x * x for x in xs]\n    return xs\n",
+     [1, 2], "[x * x for x in [x for x in [1, 2] if x % 2 == 0]]"),
+    ("def solve(words):\n    words = [w[::-1] for w in words]\n    xs = [len(w) for w in words]\n    return xs\n",
+     ["ab"], "[len(w) for w in [w[::-1] for w in ['ab']]]"),
+    ("def solve(xs):\n    return max(xs, default=0)\n", [3], "max([3], default=0)"),
+    ("def solve(x):\n    if x > 1:\n        return x\n    return -x\n", 2, None),  # not straight-line: no expression
+    ("import math\n\ndef solve(xs):\n    return math.prod(xs)\n", [2], None),  # needs an import
+])
+def test_inline_reference_writes_the_body_as_one_expression(source, value, expected):
+    expr = inline_reference(source, value)
+    assert expr == expected
+    if expr is not None:
+        namespace: dict = {}
+        exec(source, namespace)
+        assert eval(expr) == namespace["solve"](value)
+
+
+def test_small_asserts_are_true_small_and_spell_out_the_operation():
+    for i, problem in enumerate(generate_tasks(40, seed=3, difficulty=(1, 2))):
+        lines = small_asserts(problem, random.Random(i), 3)
+        assert len(lines) == 3 and len(set(lines)) == 3
+        namespace: dict = {}
+        exec(problem.canonical_solution, namespace)
+        for line in lines:
+            exec(line, dict(namespace))  # true of the reference
+            call = ast.parse(line).body[0].test.left
+            arg = ast.literal_eval(call.args[0])
+            values = arg if isinstance(arg, list) else [arg]
+            assert len(values) <= 3 and all(0 <= v <= 6 if isinstance(v, int) else len(v) <= 3 for v in values)
+            rhs = ast.parse(line).body[0].test.comparators[0]
+            expr = inline_reference(problem.canonical_solution, arg)
+            # the operation on the input, unless the task needs an import (math.prod) a one-line test would lack
+            if "import" in problem.canonical_solution:
+                assert expr is None and ast.literal_eval(rhs) == eval(line.split(" == ", 1)[0][7:], dict(namespace))
+            else:
+                assert ast.unparse(rhs) == ast.unparse(ast.parse(expr, mode="eval").body)
+
+
+def test_small_asserts_fall_back_to_the_tasks_tests_when_the_reference_raises():
+    problem = generate_tasks(1, seed=0, difficulty=1)[0]
+    raising = replace(problem, canonical_solution="def solve(x):\n    return 1 // 0\n")
+    lines = small_asserts(raising, random.Random(0), 2)
+    assert set(lines) <= {f"assert solve({t.args[0]!r}) == {t.expected!r}" for t in problem.tests["base"]}

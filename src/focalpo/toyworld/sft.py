@@ -35,6 +35,7 @@ from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.pipelines.focused import program_prompt, prompt_fields, test_prompt
 from focalpo.problems.types import Problem
+from focalpo.toyworld.tasks import LETTERS, run_reference
 
 SKILLS = ("solve", "test", "teacher", "repair")
 MODULE = "sol"  # the teacher answers' solution module: short, not a stdlib or sandbox harness name
@@ -73,16 +74,80 @@ def solve_example(problem: Problem) -> list[dict]:
     return [_msg("user", program_prompt(problem)), _msg("assistant", _fenced(problem.canonical_solution))]
 
 
+def small_input(rng: random.Random, kind: str):
+    """An input whose expected output a tiny model can work out: ints 0-6, lists of 1-3 ints 0-6, lists of
+    1-2 words of 1-3 letters (the tasks' own tests draw from -20..20 and longer lists)."""
+    if kind == "int":
+        return rng.randint(0, 6)
+    if kind == "ints":
+        return [rng.randint(0, 6) for _ in range(rng.randint(1, 3))]
+    return ["".join(rng.choice(LETTERS) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 2))]
+
+
+def inline_reference(source: str, value) -> str | None:
+    """The reference applied to the literal `value` as one expression: each `name = EXPR` line substituted into
+    the next, then the returned expression (`x = x + 5 if x > 3 else x - 2; return x` on 4 ->
+    `4 + 5 if 4 > 3 else 4 - 2`); None for a body of another shape or a module with imports (a one-line test
+    would lack them)."""
+    module = ast.parse(source).body
+    fn = module[0]
+    if len(module) != 1 or not isinstance(fn, ast.FunctionDef) or len(fn.args.args) != 1:
+        return None
+    env: dict[str, ast.expr] = {fn.args.args[0].arg: ast.parse(repr(value), mode="eval").body}
+
+    class Substitute(ast.NodeTransformer):
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return copy.deepcopy(env[node.id]) if isinstance(node.ctx, ast.Load) and node.id in env else node
+
+    for stmt in fn.body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            env[stmt.targets[0].id] = Substitute().visit(stmt.value)
+        elif isinstance(stmt, ast.Return) and stmt.value is not None:
+            return ast.unparse(Substitute().visit(stmt.value))
+        else:
+            return None
+    return None
+
+
+def _expected(source: str, value, output) -> str:
+    """`output` written as the reference's expression on `value` when that evaluates to it, else its repr."""
+    expr = inline_reference(source, value)
+    try:
+        if expr is None or eval(expr, {}) != output:  # noqa: S307 - our own generated reference, no builtins used
+            return repr(output)
+    except Exception:  # noqa: BLE001 - any failure: the literal value
+        return repr(output)
+    node = ast.parse(expr, mode="eval").body
+    return f"({expr})" if isinstance(node, (ast.IfExp, ast.Compare, ast.BoolOp)) else expr
+
+
+def small_asserts(problem: Problem, rng: random.Random, n: int) -> list[str]:
+    """`n` distinct asserts on small inputs whose expected value is the instruction's operation written out on the
+    input (`assert solve(4) == 4 + 5 if ...`, `inline_reference`): a tiny model cannot compute outputs, but it can
+    copy what the instruction says; a test is then right exactly when the instruction was read right."""
+    kind = problem.meta.get("kind", "int")
+    inputs: list = []
+    for _ in range(20 * n):
+        value = small_input(rng, kind)
+        if value not in inputs:
+            inputs.append(value)
+        if len(inputs) == n:
+            break
+    outputs = run_reference(problem.canonical_solution, inputs)
+    if outputs is None:  # the reference raises on one of them: the task's own tests, which it passes
+        return [_assert(t) for t in rng.sample(problem.tests["base"], min(n, len(problem.tests["base"])))]
+    return [f"assert {problem.entry_point}({v!r}) == {_expected(problem.canonical_solution, v, out)}"
+            for v, out in zip(inputs, outputs)]
+
+
 def test_example(problem: Problem, rng: random.Random) -> list[dict]:
-    return [_msg("user", test_prompt(problem)),
-            _msg("assistant", _fenced(_assert(rng.choice(problem.tests["base"]))))]
+    return [_msg("user", test_prompt(problem)), _msg("assistant", _fenced(small_asserts(problem, rng, 1)[0]))]
 
 
 def teacher_test_file(problem: Problem, rng: random.Random) -> str:
-    """`from sol import solve` and 3-4 asserts from the call tests, in test order."""
-    tests = problem.tests["base"]
-    chosen = sorted(rng.sample(range(len(tests)), min(len(tests), rng.choice((3, 4)))))
-    return f"from {MODULE} import {problem.entry_point}\n\n" + "\n".join(_assert(tests[i]) for i in chosen) + "\n"
+    """`from sol import solve` and 3-4 asserts on small inputs (small_asserts)."""
+    lines = small_asserts(problem, rng, rng.choice((3, 4)))
+    return f"from {MODULE} import {problem.entry_point}\n\n" + "\n".join(lines) + "\n"
 
 
 def teacher_answer(solution: str, test_code: str) -> str:
