@@ -412,15 +412,17 @@ def _add_demo(sub) -> None:
                        "codeflow, localize, train 5 schemes, held-out pass@k, report)")
     p.add_argument("--output", default="focalpo-demo", help="demo directory (default ./focalpo-demo)")
     p.add_argument("--preset", choices=["quick", "mini", "full"], default=None, help="sizes (default quick)")
-    p.add_argument("--full", action="store_true", help="same as --preset full: bigger sizes, 3 seeds, pass@10")
-    p.add_argument("--seeds", type=int, help="seeds to run (table: mean ± std); default: the preset's")
+    p.add_argument("--full", action="store_true",
+                   help="same as --preset full: 3 seeds, pass@10 of 10 samples per held-out task")
+    p.add_argument("--seeds", type=int, help="seeds to run (table: mean ± 95 %% CI); default: the preset's")
     p.add_argument("--overwrite", action="store_true", help="run in a non-empty --output")
     p.add_argument("--no-progress", action="store_true", help="no progress bars in any stage")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args) -> int:
-    from focalpo.toyworld.demo import config_for, format_table, run_demo
+    from focalpo.toyworld.demo import config_for, run_demo
+    from focalpo.toyworld.report import format_table
 
     if args.full and args.preset not in (None, "full"):
         raise ValueError(f"--full contradicts --preset {args.preset}")
@@ -428,7 +430,9 @@ def _cmd_demo(args) -> int:
     demo = run_demo(args.output, config_for(preset, args.seeds), preset=preset, overwrite=args.overwrite,
                     progress=not args.no_progress)
     print("\n" + format_table(demo["table"]))
-    print(f"report: {Path(args.output) / 'report.md'}; numbers: {Path(args.output) / 'demo.json'}")
+    out = Path(args.output)
+    print(f"report: {out / 'report.html'} (and report.md); pair viewer: {out / 'pairs.html'}; "
+          f"numbers: {out / 'demo.json'}")
     return 0
 
 

@@ -2,7 +2,7 @@
 
     focalpo demo                                  # quick preset into ./focalpo-demo (a few minutes on 2 cores)
     focalpo demo --preset mini --output /tmp/d    # seconds; what CI runs
-    focalpo demo --full --seeds 3 --overwrite     # bigger sizes, mean ± std over seeds
+    focalpo demo --full --overwrite               # 3 seeds + pass@10 of 10 samples, mean ± 95 % CI over seeds
 
 Stages (each one a `focalpo.cli.main([...])` call that must exit 0, timed):
  1. tasks      train tasks split into disjoint SFT / focused / codeflow parts, and held-out tasks -> data/;
@@ -10,11 +10,14 @@ Stages (each one a `focalpo.cli.main([...])` call that must exit 0, timed):
  3. sft        focalpo sft -> models/sft;
  4. focused    focalpo focused on the focused part with the SFT model -> runs/focused;
  5. codeflow   focalpo codeflow on the codeflow part, the SFT model as teacher -> runs/codeflow;
- 6. localize   union of both pairs files -> focalpo localize --method lcs -> data/pairs.jsonl (LCS spans and
+ 6. audit      the pairs' chosen / rejected programs on the tasks' reference tests (focalpo eval): how often
+               the labels the pipelines derived from model-written tests are right;
+ 7. localize   union of both pairs files -> focalpo localize --method lcs -> data/pairs.jsonl (LCS spans and
                prefix/suffix boundaries on every pair); no pairs -> training is skipped, with the reason;
- 7. train      focalpo train from the SFT checkpoint, one run per scheme, equal budgets -> models/<scheme>;
- 8. sample/eval greedy pass@1 (and pass@10 of n=10 samples with --full) on the held-out tasks;
- 9. report     report.md and demo.json (pass@k per method, pairs per pipeline, run summaries, stage times).
+ 8. train      focalpo train from the SFT checkpoint, one run per scheme, equal budgets -> models/<scheme>;
+ 9. sample/eval greedy pass@1 (and pass@10 of n=10 samples with --full) on the held-out tasks;
+10. report     `focalpo.toyworld.report.write_report`: report.md, report.html (self-contained), pass_at_1.png,
+               training_curves.png, pairs.html (the pair viewer) and demo.json (every number of the report).
 
 The numbers of a tiny model on a few hundred tasks say the pipeline runs, not which scheme is better.
 """
@@ -22,12 +25,14 @@ The numbers of a tiny model on a few hundred tasks say the pipeline runs, not wh
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from focalpo.toyworld.report import aggregate, write_report
+
 SCHEMES = ("dpo", "rpo", "focused", "target", "target-rpo")
+TOY_MAX_LENGTH = 1024  # the toy models' positions; the longest SFT chats (CodeFlow repairs) are ~800 tokens
 
 
 @dataclass(frozen=True)
@@ -35,37 +40,38 @@ class DemoConfig:
     """Sizes of one demo run; see PRESETS."""
 
     model_size: str = "tiny"
-    difficulty: tuple[int, int] = (1, 2)
-    sft_tasks: int = 300
-    focused_tasks: int = 20
-    codeflow_tasks: int = 20
-    heldout_tasks: int = 50
-    sft_steps: int = 400
+    difficulty: tuple[int, int] = (1, 1)  # operations per task; 2+ is out of reach of a few-minute CPU SFT
+    sft_tasks: int = 300  # SFT part: "solve" and "test" examples for each task
+    sft_codeflow_tasks: int = 300  # its first tasks also get the long "teacher" and "repair" chats
+    focused_tasks: int = 60
+    codeflow_tasks: int = 40
+    heldout_tasks: int = 100
+    sft_steps: int = 450
     sft_batch_size: int = 8
     sft_learning_rate: float = 2e-3
-    k: int = 4  # programs and test answers per focused problem
-    # the paper samples at 1.5; a tiny model writes no parsable code there, 0.5 keeps some pairs coming
+    k: int = 6  # programs and test answers per focused problem
+    # the paper samples at 1.5; a tiny model writes no parsable code there, 0.5 keeps pairs coming
     temperature: float = 0.5
-    codeflow_iterations: int = 3
+    codeflow_iterations: int = 4
     max_new_tokens: int = 256
     codeflow_max_new_tokens: int = 384
-    train_steps: int = 30
-    train_batch_size: int = 2
-    train_learning_rate: float = 5e-5
+    train_steps: int = 40
+    train_batch_size: int = 4
+    train_learning_rate: float = 1e-4
     sampled_n: int = 0  # > 0: also n sampled answers per held-out task (pass@10 when >= 10)
-    sampled_temperature: float = 0.8
+    sampled_temperature: float = 0.5
     seeds: int = 1
     schemes: tuple[str, ...] = SCHEMES
 
 
 PRESETS: dict[str, DemoConfig] = {
-    "quick": DemoConfig(),
-    # ~60 s on 2 cores; enough SFT that the focused run usually yields a pair, so the 5 schemes train
-    "mini": DemoConfig(model_size="nano", difficulty=(1, 1), sft_tasks=30, focused_tasks=4, codeflow_tasks=3,
-                       heldout_tasks=4, sft_steps=120, sft_learning_rate=3e-3, k=4, codeflow_iterations=2,
+    "quick": DemoConfig(),  # ~6.5 min on 2 cores, SFT 3.8 of them
+    # ~1 min on 2 cores, what CI runs; enough SFT that the focused run yields pairs, so the 5 schemes train
+    "mini": DemoConfig(model_size="nano", sft_tasks=40, sft_codeflow_tasks=10, focused_tasks=8, codeflow_tasks=3,
+                       heldout_tasks=4, sft_steps=200, sft_learning_rate=3e-3, codeflow_iterations=2,
                        max_new_tokens=96, codeflow_max_new_tokens=160, train_steps=2),
-    "full": DemoConfig(sft_tasks=1000, focused_tasks=100, codeflow_tasks=100, heldout_tasks=200, sft_steps=1500,
-                       k=8, train_steps=100, sampled_n=10, seeds=3),
+    # 3 seeds of the quick sizes (SFT a little shorter) plus pass@10 of 10 samples per held-out task
+    "full": DemoConfig(heldout_tasks=50, sft_steps=400, sampled_n=10, seeds=3),
 }
 
 
@@ -129,6 +135,35 @@ def _evaluate(st: Stages, d: Path, cfg: DemoConfig, name: str, model: Path, seed
     return out
 
 
+def _audit(st: Stages, d: Path, run: str) -> dict:
+    """The run's pairs checked against the truth only the toy world has: chosen and rejected programs are run on
+    the tasks' reference tests with `focalpo eval` (samples/audit-<run>.jsonl: chosen then rejected per pair).
+    The pipelines judge programs by model-written tests; this says how often those labels are right."""
+    from focalpo.pairs import read_pairs
+    from focalpo.pipelines.runner import write_jsonl
+
+    path = d / "runs" / run / "pairs.jsonl"
+    pairs = read_pairs(path) if _lines(path) else []
+    audit = {"pairs": len(pairs), "chosen_correct": 0, "rejected_incorrect": 0}
+    if not pairs:
+        return audit
+    samples, results = d / "samples" / f"audit-{run}.jsonl", d / "results" / f"audit-{run}.json"
+    write_jsonl(samples, [{"task_id": p.meta["task_id"], "solution": text}
+                          for p in pairs for text in (p.chosen_text, p.rejected_text)])
+    results.parent.mkdir(parents=True, exist_ok=True)
+    st.cli(f"audit:{run}", ["eval", "--benchmark", "jsonl", "--data", str(d / "data" / f"{run}_part.jsonl"),
+                            "--samples", str(samples), "--out", str(results)])
+    passed = {(r["task_id"], r["sample_index"]): r["status"] == "pass"
+              for r in json.loads(results.read_text())["samples"]}
+    seen: dict[str, int] = {}  # task -> samples so far: sample_index counts within a task, in file order
+    for p in pairs:
+        i = seen.get(p.meta["task_id"], 0)
+        seen[p.meta["task_id"]] = i + 2
+        audit["chosen_correct"] += passed[(p.meta["task_id"], i)]
+        audit["rejected_incorrect"] += not passed[(p.meta["task_id"], i + 1)]
+    return audit
+
+
 def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
     """Stages 1-8 for one seed in directory `d`; returns that seed's numbers."""
     from focalpo.toyworld.model import create_toy_model
@@ -148,7 +183,9 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
         for name, problems in parts.items():
             write_tasks(data / f"{name}.jsonl", problems)
     with st.timed("sft-data"):
-        examples = build_sft_examples(parts["sft_part"], seed=seed)
+        sft_part = parts["sft_part"]
+        examples = (build_sft_examples(sft_part[:cfg.sft_codeflow_tasks], seed=seed)
+                    + build_sft_examples(sft_part[cfg.sft_codeflow_tasks:], seed=seed, skills=("solve", "test")))
         write_sft(data / "sft.jsonl", examples, overwrite=True)
     with st.timed("model"):
         texts = [m["content"] for e in examples for m in e["messages"]]
@@ -158,7 +195,7 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
     st.cli("sft", ["sft", "--model", str(d / "models" / "base"), "--data", str(data / "sft.jsonl"),
                    "--output", str(sft_model), "--max-steps", str(cfg.sft_steps),
                    "--per-device-batch-size", str(cfg.sft_batch_size), "--learning-rate", str(cfg.sft_learning_rate),
-                   "--seed", str(seed), "save_strategy=no"])
+                   "--seed", str(seed), "save_strategy=no", f"max_length={TOY_MAX_LENGTH}"])
     gen = ["--benchmark", "jsonl", "--backend", "hf", "--model", str(sft_model), "--temperature", str(cfg.temperature),
            "--seed", str(seed)]
     st.cli("focused", ["focused", *gen, "--problems", str(data / "focused_part.jsonl"), "--k", str(cfg.k),
@@ -176,6 +213,7 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
         "summaries": {run: {k: v for k, v in json.loads((d / "runs" / run / "summary.json").read_text()).items()
                             if k != "config"} for run in ("focused", "codeflow")},
         "training_skipped": None,
+        "audit": {run: _audit(st, d, run) for run in ("focused", "codeflow")},
     }
     models = {"sft": sft_model}
     if not union:
@@ -198,57 +236,6 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
     return result
 
 
-def _mean_std(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "values": values}
-
-
-def aggregate(seeds: list[dict]) -> dict:
-    """method -> metric -> mean/std/values over the seeds that have it."""
-    table: dict = {}
-    for r in seeds:
-        for method, scores in r["results"].items():
-            for metric, v in scores.items():
-                table.setdefault(method, {}).setdefault(metric, []).append(v)
-    return {m: {k: _mean_std(v) for k, v in metrics.items()} for m, metrics in table.items()}
-
-
-def _fmt(cell: dict | None) -> str:
-    if cell is None:
-        return "-"
-    s = f"{100 * cell['mean']:.1f}"
-    return s + (f" ± {100 * cell['std']:.1f}" if len(cell["values"]) > 1 else "")
-
-
-def format_table(table: dict) -> str:
-    metrics = sorted({k for m in table.values() for k in m})
-    rows = ["| method | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    rows += [f"| {m} | " + " | ".join(_fmt(table[m].get(k)) for k in metrics) + " |" for m in table]
-    return "\n".join(rows)
-
-
-def format_report(demo: dict) -> str:
-    n = len(demo["seeds"])
-    lines = ["# focalpo demo", "", f"Preset `{demo['preset']}`, {n} seed(s); pass@k in percent on held-out toy tasks"
-             + (" (mean ± std over seeds; no confidence interval yet)." if n > 1 else "."), "",
-             format_table(demo["table"]), ""]
-    for r in demo["seeds"]:
-        lines += [f"## Seed {r['seed']}", "", f"Pairs: focused {r['pairs']['focused']}, codeflow "
-                  f"{r['pairs']['codeflow']}, total {r['pairs']['total']}."]
-        if r["training_skipped"]:
-            lines.append(f"Training skipped: {r['training_skipped']}.")
-        fo, cf = r["summaries"]["focused"], r["summaries"]["codeflow"]
-        lines += ["", f"Focused: {fo.get('problems')} problems, {fo.get('with_correct')} with a correct program, "
-                  f"matrix density {fo.get('matrix_density', 0):.2f}, status {fo.get('status')}, "
-                  f"dropped {fo.get('dropped')}.",
-                  f"CodeFlow: {json.dumps({k: v for k, v in cf.items() if not isinstance(v, list)})}.", "",
-                  "| stage | seconds |", "|---|---|"]
-        lines += [f"| {name} | {sec:.1f} |" for name, sec in r["stage_seconds"].items()]
-        lines.append("")
-    lines.append(f"Total wall time: {demo['wall_seconds']:.1f} s.")
-    return "\n".join(lines) + "\n"
-
-
 def run_demo(output: str | Path, cfg: DemoConfig, *, preset: str = "custom", overwrite: bool = False,
              progress: bool = True) -> dict:
     """All stages for cfg.seeds seeds (one subdirectory seed-<s> each when more than one), then the report."""
@@ -263,7 +250,7 @@ def run_demo(output: str | Path, cfg: DemoConfig, *, preset: str = "custom", ove
     from focalpo.pipelines.runner import write_json
 
     write_json(out / "demo.json", demo)
-    (out / "report.md").write_text(format_report(demo), encoding="utf-8")
+    write_report(out, demo)
     return demo
 
 
