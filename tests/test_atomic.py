@@ -5,6 +5,9 @@ Run: .venv/bin/python -m pytest tests/test_atomic.py -q
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from focalpo.atomic import atomic_path, atomic_write_bytes
@@ -28,3 +31,14 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_written_files_get_the_mode_open_would_give(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "a.json", b"{}")
+        (tmp_path / "b.json").write_bytes(b"{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == stat.S_IMODE((tmp_path / "b.json").stat().st_mode)
