@@ -23,7 +23,7 @@ from focalpo.toyworld.model import CHAT_TEMPLATE  # noqa: E402
 from focalpo.train.config import ConfigError, load_config  # noqa: E402
 from focalpo.train.run import read_metrics  # noqa: E402
 from focalpo.train.sft import (  # noqa: E402
-    IGNORE_INDEX, SFTCollator, SFTConfig, read_sft_examples, sft, sft_example, tokenize_chat,
+    IGNORE_INDEX, SFTCollator, SFTConfig, ShuffledLengthBatches, read_sft_examples, sft, sft_example, tokenize_chat,
 )
 
 ANSWERS = ["def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n",
@@ -204,26 +204,43 @@ def test_resume_continues_from_the_last_checkpoint(chat_model_dir, tmp_path):
 
 
 @pytest.mark.parametrize("grouped", [True, False])
-def test_group_by_length_batches_examples_of_similar_length(chat_model_dir, tmp_path, grouped):
+def test_group_by_length_batches_similar_lengths_in_random_order(chat_model_dir, tmp_path, grouped):
     from transformers import TrainerCallback
 
-    class PaddingProbe(TrainerCallback):  # reads the batches the trainer will draw, before it trains
-        mixed: list[bool] = []
+    class BatchProbe(TrainerCallback):  # reads the batches the trainer will draw, before it trains
+        kinds: list[str] = []
 
         def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
             for batch in train_dataloader:
-                mask = batch["attention_mask"]
-                self.mixed.append(bool((mask.sum(1) != mask.shape[1]).any()))
+                n = batch["attention_mask"].sum(1)
+                self.kinds.append("mixed" if (n != n.max()).any() else "long" if n.max() > 20 else "short")
 
     short, long = chat("q", "x"), chat("q", "y " * 60)
     data = write_rows(tmp_path / "mixed.jsonl", [short, long] * 100)
-    probe = PaddingProbe()
+    probe = BatchProbe()
     cfg = load_config(SFTConfig, None, [
         f"model={chat_model_dir}", f"data={data}", f"output={tmp_path / 'run'}", "max_steps=1", "seed=3",
         "per_device_batch_size=2", "progress=false", "save_strategy=no", f"group_by_length={grouped}",
     ])
     sft(cfg, callbacks=[probe])
-    # 100 batches of 2; grouped: sorted by length within 4 shuffled mega-batches of 50, so at most one mixed
-    # (padded) batch per mega-batch; random: a batch is mixed with probability 1/2
-    assert len(probe.mixed) == 100
-    assert sum(probe.mixed) <= 4 if grouped else sum(probe.mixed) >= 25
+    kinds = probe.kinds
+    assert len(kinds) == 100  # 200 examples, batches of 2
+    switches = sum(a != b for a, b in zip(kinds, kinds[1:]))
+    if grouped:  # 2 mega-batches of 100 sorted by length: at most one mixed batch each; batch order shuffled
+        assert kinds.count("mixed") <= 2 and switches >= 25  # sorted runs would switch <= 4 times
+    else:  # random batches: half of them mix a short and a long example
+        assert kinds.count("mixed") >= 25
+
+
+def test_shuffled_length_batches_is_a_new_permutation_each_epoch():
+    lengths = [(7 * i) % 23 for i in range(103)]
+    sampler = ShuffledLengthBatches(lengths, batch_size=4, seed=0)
+    first, second = list(sampler), list(sampler)
+    assert sorted(first) == sorted(second) == list(range(103)) and first != second
+    batches = [first[i:i + 4] for i in range(0, 100, 4)]
+    spread = [max(lengths[j] for j in b) - min(lengths[j] for j in b) for b in batches]
+    assert sum(spread) / len(spread) <= 2  # 103 examples sorted into 25 full batches: neighbours in length
+    again = ShuffledLengthBatches(lengths, 4, seed=0)
+    assert list(again) == first  # deterministic for a seed and epoch
+    again.set_epoch(1)  # what accelerate calls before each epoch: a resumed run draws the same order
+    assert list(again) == second
