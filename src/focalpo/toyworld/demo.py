@@ -6,8 +6,12 @@
 
 Stages (each one a `focalpo.cli.main([...])` call that must exit 0, timed):
  1. tasks      train tasks split into disjoint SFT / focused / codeflow parts, and held-out tasks -> data/;
- 2. sft-data   `build_sft_examples` on the SFT part -> data/sft.jsonl;  model: `create_toy_model` -> models/base;
- 3. sft        focalpo sft -> models/sft;
+ 2. sft-data   `build_sft_examples` on the SFT part -> data/sft.jsonl (all skills), data/sft_solve_test.jsonl
+               (its "solve" and "test" chats);  model: `create_toy_model` -> models/base;
+ 3. sft        focalpo sft in two runs: solve + test chats in random batches -> models/sft-solve-test, then every
+               skill in length-grouped batches at half the rate -> models/sft. (One run on the whole mix learns to
+               follow instructions far worse in the same time: random batches are slow on the long CodeFlow
+               chats, length-grouped ones put one skill in each batch; measured in the README's demo section);
  4. focused    focalpo focused on the focused part with the SFT model -> runs/focused;
  5. codeflow   focalpo codeflow on the codeflow part, the SFT model as teacher -> runs/codeflow;
  6. audit      the pairs' chosen / rejected programs on the tasks' reference tests (focalpo eval): how often
@@ -46,18 +50,20 @@ class DemoConfig:
     focused_tasks: int = 60
     codeflow_tasks: int = 40
     heldout_tasks: int = 100
-    sft_steps: int = 450
+    sft_steps: int = 400  # first SFT run: "solve" and "test" chats, random batches
+    sft_all_steps: int = 250  # second SFT run: every skill, length-grouped batches, sft_learning_rate / 2
     sft_batch_size: int = 8
     sft_learning_rate: float = 2e-3
     k: int = 6  # programs and test answers per focused problem
-    # the paper samples at 1.5; a tiny model writes no parsable code there, 0.5 keeps pairs coming
-    temperature: float = 0.5
+    # the paper samples at 1.5; the tiny model writes mostly unparsable code there, and at 0.5 mostly the same
+    # program k times (few incorrect ones, few pairs)
+    temperature: float = 1.0
     codeflow_iterations: int = 4
     max_new_tokens: int = 256
     codeflow_max_new_tokens: int = 384
-    train_steps: int = 40
+    train_steps: int = 30
     train_batch_size: int = 4
-    train_learning_rate: float = 1e-4
+    train_learning_rate: float = 5e-5
     sampled_n: int = 0  # > 0: also n sampled answers per held-out task (pass@10 when >= 10)
     sampled_temperature: float = 0.5
     seeds: int = 1
@@ -65,13 +71,14 @@ class DemoConfig:
 
 
 PRESETS: dict[str, DemoConfig] = {
-    "quick": DemoConfig(),  # ~6.5 min on 2 cores, SFT 3.8 of them
-    # ~1 min on 2 cores, what CI runs; enough SFT that the focused run yields pairs, so the 5 schemes train
-    "mini": DemoConfig(model_size="nano", sft_tasks=40, sft_codeflow_tasks=10, focused_tasks=8, codeflow_tasks=3,
-                       heldout_tasks=4, sft_steps=200, sft_learning_rate=3e-3, codeflow_iterations=2,
-                       max_new_tokens=96, codeflow_max_new_tokens=160, train_steps=2),
-    # 3 seeds of the quick sizes (SFT a little shorter) plus pass@10 of 10 samples per held-out task
-    "full": DemoConfig(heldout_tasks=50, sft_steps=400, sampled_n=10, seeds=3),
+    "quick": DemoConfig(),  # ~5 min on 2 cores
+    # ~1 min on 2 cores, what CI runs; enough SFT that the focused run yields pairs (3 of 10 tasks on the dev
+    # machine), so localisation, the audit and the 5 trainings run too
+    "mini": DemoConfig(model_size="nano", sft_tasks=40, sft_codeflow_tasks=10, focused_tasks=10, codeflow_tasks=3,
+                       heldout_tasks=4, sft_steps=300, sft_all_steps=100, sft_learning_rate=3e-3, temperature=0.8,
+                       codeflow_iterations=2, max_new_tokens=96, codeflow_max_new_tokens=160, train_steps=2),
+    # 3 seeds of the quick sizes (50 held-out tasks) plus pass@10 of 10 samples per held-out task
+    "full": DemoConfig(heldout_tasks=50, sampled_n=10, seeds=3),
 }
 
 
@@ -187,15 +194,22 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
         examples = (build_sft_examples(sft_part[:cfg.sft_codeflow_tasks], seed=seed)
                     + build_sft_examples(sft_part[cfg.sft_codeflow_tasks:], seed=seed, skills=("solve", "test")))
         write_sft(data / "sft.jsonl", examples, overwrite=True)
+        write_sft(data / "sft_solve_test.jsonl", [e for e in examples if e["skill"] in ("solve", "test")],
+                  overwrite=True)
     with st.timed("model"):
         texts = [m["content"] for e in examples for m in e["messages"]]
         create_toy_model(d / "models" / "base", texts, size=cfg.model_size, seed=seed, overwrite=True)
 
-    sft_model = d / "models" / "sft"
-    st.cli("sft", ["sft", "--model", str(d / "models" / "base"), "--data", str(data / "sft.jsonl"),
-                   "--output", str(sft_model), "--max-steps", str(cfg.sft_steps),
-                   "--per-device-batch-size", str(cfg.sft_batch_size), "--learning-rate", str(cfg.sft_learning_rate),
-                   "--seed", str(seed), "save_strategy=no", f"max_length={TOY_MAX_LENGTH}"])
+    sft_model, first = d / "models" / "sft", d / "models" / "sft-solve-test"
+    runs = [("sft:solve-test", d / "models" / "base", "sft_solve_test.jsonl", cfg.sft_steps, cfg.sft_learning_rate,
+             first, []),
+            ("sft:all-skills", first, "sft.jsonl", cfg.sft_all_steps, cfg.sft_learning_rate / 2, sft_model,
+             ["group_by_length=true"])]
+    for name, model, train_file, steps, lr, out, extra in runs:
+        st.cli(name, ["sft", "--model", str(model), "--data", str(data / train_file), "--output", str(out),
+                      "--max-steps", str(steps), "--per-device-batch-size", str(cfg.sft_batch_size),
+                      "--learning-rate", str(lr), "--seed", str(seed), "save_strategy=no",
+                      f"max_length={TOY_MAX_LENGTH}", *extra])
     gen = ["--benchmark", "jsonl", "--backend", "hf", "--model", str(sft_model), "--temperature", str(cfg.temperature),
            "--seed", str(seed)]
     st.cli("focused", ["focused", *gen, "--problems", str(data / "focused_part.jsonl"), "--k", str(cfg.k),
