@@ -44,7 +44,7 @@ class DemoConfig:
     """Sizes of one demo run; see PRESETS."""
 
     model_size: str = "tiny"
-    difficulty: tuple[int, int] = (1, 1)  # operations per task; 2+ is out of reach of a few-minute CPU SFT
+    difficulty: tuple[int, int] = (1, 1)  # operations per task (2 not re-measured since the two-run SFT)
     sft_tasks: int = 300  # SFT part: "solve" and "test" examples for each task
     sft_codeflow_tasks: int = 300  # its first tasks also get the long "teacher" and "repair" chats
     focused_tasks: int = 60
