@@ -260,10 +260,12 @@ def plot_pass_at_1(table: dict) -> tuple[bytes | None, str]:
 
 def plot_training_curves(seed_dir: Path, schemes: list[str], seed: int = 0) -> tuple[bytes | None, str]:
     """(PNG, "") of loss and rewards/margins per step for each scheme's metrics.jsonl, or (None, why not)."""
+    from focalpo.train.run import read_metrics
+
     runs = {}
     for s in schemes:
         path = seed_dir / "models" / s / "metrics.jsonl"
-        rows = [r for r in _read_jsonl(path) if "loss" in r and "rewards/margins" in r]
+        rows = [r for r in read_metrics(path) if "loss" in r and "rewards/margins" in r] if path.is_file() else []
         if rows:
             runs[s] = rows
     if not runs:

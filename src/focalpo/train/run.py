@@ -17,7 +17,6 @@ once and cached, or a live frozen model, or the adapter-disabled policy); train 
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -324,5 +323,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
 
 def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a metrics.jsonl."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """The records of a metrics.jsonl; a bad line is a ValueError naming file:line."""
+    from focalpo.pairs import iter_json_rows
+
+    return [row for _, row in iter_json_rows(path)]
