@@ -18,6 +18,7 @@ import pytest
 from sandbox_helpers import FAST, HANG, run_one, statuses
 
 from focalpo.sandbox import (
+    DEFAULT_PRELOAD,
     NO_EXPECTED,
     AssertTest,
     CallTest,
@@ -673,11 +674,31 @@ def test_pool_starts_its_zygotes_in_the_background_and_closes_cleanly_before_the
 
 
 def test_zygote_is_single_threaded(pool):
-    """Forking a multi-threaded process is unsafe and spinning BLAS threads waste a core: the
-    preloaded numpy must not start a thread pool in the zygote."""
-    pool.isolation  # wait until it is up
+    """Forking a multi-threaded process is unsafe and spinning BLAS threads waste a core: numpy,
+    imported by the zygote for the first job that uses it, must not start a thread pool there."""
+    assert statuses(run_one(pool, "import numpy as np\ndef f():\n    return int(np.ones(3).sum())", [CallTest("t", "f", (), expected=3)])) == ["pass"]
     pid = pool._slots[0].proc.pid
     assert os.listdir(f"/proc/{pid}/task") == [str(pid)]
+
+
+def test_on_demand_modules_are_imported_by_the_zygote_for_the_first_job_that_mentions_them():
+    probe = Job("import sys\ndef f():\n    return ('num' + 'py') in sys.modules", [CallTest("t", "f", ())], return_outputs=True)
+    user = Job(
+        "import numpy as np\ndef f():\n    return [float(np.random.rand()), int(np.arange(4).sum())]",
+        # numpy's classes are known classes once the zygote imported it, not the program's: the
+        # rewritten assert compares np.int64 with int instead of failing it as a program object
+        [CallTest("rand", "f", ()), AssertTest("sum", "assert np.arange(3).sum() == 3")],
+        return_outputs=True,
+    )
+    with ExecPool(workers=1, limits=FAST) as lazy:
+        before = lazy.map([probe])[0].outputs
+        first, second = lazy.map([user, user])
+        after = lazy.map([probe])[0].outputs
+    with ExecPool(workers=1, limits=FAST, preload=(*DEFAULT_PRELOAD, "numpy")) as eager:
+        warm = eager.map([user])[0]
+    assert before == [False] and after == [True]
+    assert statuses(first) == statuses(second) == statuses(warm) == ["pass", "pass"]
+    assert first.outputs[0] == second.outputs[0] == warm.outputs[0]  # seeded the same either way
 
 
 def test_map_progress_bar(pool, capsys):

@@ -575,6 +575,20 @@ def test_writes_outside_the_work_directory_leave_nothing(pool):
         shared.rmdir()
 
 
+def test_each_job_gets_the_same_empty_work_directory_as_home_and_tmpdir(pool):
+    """Same path every job (a program printing its directory is repeatable), never the files of
+    the job before."""
+    need(pool, "private_tmp")
+    program = (
+        "import os, tempfile\ndef f():\n    seen = sorted(os.listdir('.'))\n"
+        "    open('left-behind.txt', 'w').write('x')\n"
+        "    return [os.getcwd(), os.environ['HOME'], os.environ['TMPDIR'], tempfile.gettempdir(), seen]"
+    )
+    a, b = (run_one(pool, program, [CallTest("t", "f", ())], return_outputs=True).outputs[0] for _ in range(2))
+    assert a == b
+    assert len(set(a[:4])) == 1 and a[4] == []
+
+
 def test_parent_environment_is_invisible(monkeypatch):
     name = f"FOCALPO_SECRET_{uuid.uuid4().hex[:8].upper()}"
     monkeypatch.setenv(name, "hunter2")

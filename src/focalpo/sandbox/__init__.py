@@ -30,8 +30,8 @@ was actually in force, with notes on what was not):
 - network: the zygote lives in a new network namespace with no interfaces; jobs cannot connect
   anywhere, loopback included (`Limits(network=True)` keeps the host network).
 - files: jobs run as an unprivileged uid of their own (one per live zygote, so pools never share
-  one) in a fresh working directory (also HOME
-  and TMPDIR) that is removed afterwards. /tmp, /var/tmp and /dev/shm are private to the slot
+  one) in a fresh working directory (also HOME and TMPDIR) that is removed afterwards; with a
+  private /tmp it has the same path for every job, so a program that prints it is repeatable. /tmp, /var/tmp and /dev/shm are private to the slot
   (writable, emptied after every job), so nothing a job writes reaches the host or the next job.
   Directories an unprivileged user could not enter (e.g. /root, where pyenv lives) are covered by
   an empty mount into which only the interpreter's own directories are bound back.

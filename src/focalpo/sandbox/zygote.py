@@ -21,7 +21,7 @@ import tempfile
 
 from focalpo.sandbox import _job
 from focalpo.sandbox._channel import recv_msg, send_msg
-from focalpo.sandbox.isolation import JOBS_ROOT, fork_job, kill_leftovers, setup_zygote, wipe_scratch
+from focalpo.sandbox.isolation import JOBS_ROOT, SCRATCH_DIRS, fork_job, kill_leftovers, setup_zygote, wipe_scratch
 
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -55,14 +55,18 @@ def _job_env(workdir: str) -> dict[str, str]:
     }
 
 
-def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd) -> None:
-    base = JOBS_ROOT if report.private_tmp else None
-    workdir = tempfile.mkdtemp(prefix="job-", dir=base)
+def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd, fixed_workdir: str | None) -> None:
+    if fixed_workdir is not None:
+        # Private /tmp: one job at a time, so every job can get the same (fresh) directory, and
+        # its environment (HOME, TMPDIR) is set once in the zygote rather than in each job.
+        workdir = _fresh_dir(fixed_workdir)
+    else:
+        workdir = tempfile.mkdtemp(prefix="job-")
+        spec["env"] = _job_env(workdir)
     if report.job_uid is not None:
         os.chown(workdir, report.job_uid, report.job_uid)
     spec["workdir"] = workdir
     spec["uid"] = report.job_uid
-    spec["env"] = _job_env(workdir)
     pid = fork_job(pid_ns_fd)
     if pid == 0:  # the job
         try:
@@ -81,30 +85,61 @@ def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd)
     finally:
         os.close(pidfd)
     _, status = os.waitpid(pid, 0)
-    kill_leftovers()
+    if pid_ns_fd is None:
+        # In its own PID namespace the job was PID 1: its exit already killed (and the kernel
+        # reaped) everything it started, so there is nothing to look for.
+        kill_leftovers()
     shutil.rmtree(workdir, ignore_errors=True)
     if report.private_tmp:
         wipe_scratch()
     send_msg(sock, ("exited", status))
 
 
+def _fresh_dir(path: str) -> str:
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:  # a previous job's directory survived its removal: start clean
+        shutil.rmtree(path)
+        os.mkdir(path, 0o700)
+    return path
+
+
 def main(argv: list[str]) -> None:
     fd, slot, config = int(argv[1]), int(argv[2]), json.loads(argv[3])
     sock = socket.socket(fileno=fd)
     report, pid_ns_fd = setup_zygote(slot, network=config.get("network", False))
+    # `python -m` put the caller's working directory first on sys.path; if that is a directory
+    # jobs can write to (a scratch dir), an on-demand import could find a job's file there.
+    sys.path[:] = [p for p in sys.path if os.path.isabs(p) and not _in_scratch(p)]
     _preload(config.get("preload", []), report.notes)
-    _job.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
-    # Jobs are forks: keep the cycle collector from touching (and so copying) every inherited
-    # object's page in each of them.
-    gc.collect()
-    gc.freeze()
+    fixed_workdir = os.path.join(JOBS_ROOT, "job") if report.private_tmp else None
+    _job.prepare_zygote(_job_env(fixed_workdir) if fixed_workdir else None, fixed_workdir)
+    _settle()
     send_msg(sock, ("hello", report.as_dict()))
     while True:
         try:
             spec, fds = recv_msg(sock)
         except EOFError:
             return
-        _run_one(sock, spec, fds, report, pid_ns_fd)
+        if spec.get("import"):  # on-demand preload: the first job that mentions these modules
+            _preload(spec["import"], report.notes)
+            _job.seed_numpy()
+            _settle()
+        _run_one(sock, spec, fds, report, pid_ns_fd, fixed_workdir)
+
+
+def _in_scratch(path: str) -> bool:
+    real = os.path.realpath(path)
+    return any(real == d or real.startswith(d + "/") for d in SCRATCH_DIRS)
+
+
+def _settle() -> None:
+    """After (pre)loading modules, before forking jobs."""
+    _job.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
+    # Jobs are forks: keep the cycle collector from touching (and so copying) every inherited
+    # object's page in each of them.
+    gc.collect()
+    gc.freeze()
 
 
 if __name__ == "__main__":
