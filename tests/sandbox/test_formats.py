@@ -681,6 +681,15 @@ def test_zygote_is_single_threaded(pool):
     assert os.listdir(f"/proc/{pid}/task") == [str(pid)]
 
 
+def test_zygote_does_not_import_threading():
+    """threading's after-fork hook runs in every job (~130 page faults, ~0.3 ms): the zygote keeps
+    it (and subprocess, which imports it) out until a program needs them."""
+    program = "import sys\ndef f():\n    return [m for m in ('threading', 'subprocess') if m in sys.modules]"
+    with ExecPool(workers=1, limits=FAST) as fresh:
+        res = run_one(fresh, program, [CallTest("t", "f", (), expected=[])])
+    assert statuses(res) == ["pass"], res.verdicts
+
+
 def test_on_demand_modules_are_imported_by_the_zygote_for_the_first_job_that_mentions_them():
     probe = Job("import sys\ndef f():\n    return ('num' + 'py') in sys.modules", [CallTest("t", "f", ())], return_outputs=True)
     user = Job(

@@ -63,7 +63,6 @@ What is NOT isolated:
   and the report says that the network is NOT disabled.
 """
 
-from focalpo.sandbox.pool import DEFAULT_PRELOAD, ExecPool, Job, SandboxError, execute
 from focalpo.sandbox.types import (
     NO_EXPECTED,
     AssertTest,
@@ -84,3 +83,16 @@ __all__ = [
     "CallTest", "ExecResult", "Limits", "Status", "StdioTest", "TestCase", "UnittestTest", "Verdict",
     "test_from_dict", "test_to_dict",
 ]  # fmt: skip
+
+_POOL_NAMES = frozenset({"DEFAULT_PRELOAD", "ExecPool", "Job", "SandboxError", "execute"})
+
+
+def __getattr__(name: str):
+    # The pool (threading, subprocess, ...) is imported on first use, not with the package: the
+    # zygote imports modules of this package, and `threading` imported there would make every
+    # job run its after-fork hook (~130 page faults a job).
+    if name in _POOL_NAMES:
+        from focalpo.sandbox import pool
+
+        return getattr(pool, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

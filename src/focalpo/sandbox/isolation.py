@@ -10,7 +10,6 @@ fresh PID namespace (the job is its PID 1: when it dies the kernel kills everyth
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from dataclasses import asdict, dataclass, field
 
@@ -32,7 +31,9 @@ _libc = None
 def _c():
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The interpreter's own symbol table holds libc (no `ctypes.util.find_library`: it imports
+        # subprocess and threading into the zygote, and may run ldconfig)
+        _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
 
