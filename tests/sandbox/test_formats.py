@@ -152,6 +152,14 @@ def test_call_without_expected_passes_and_returns_output(pool):
     assert CallTest("gt", "sq", (7,)).expected is NO_EXPECTED
 
 
+def test_programs_do_not_inherit_the_harness_future_flags(pool):
+    """The harness module has `from __future__ import annotations`; a program (and its tests) must
+    compile as in a fresh interpreter, with evaluated annotations."""
+    program = "def f(x: int) -> int:\n    return x\ndef g():\n    return f.__annotations__['x'] is int"
+    res = run_one(pool, program, [CallTest("call", "g", (), expected=True), AssertTest("assert", "def h(y: str): pass\nassert h.__annotations__['y'] is str")])
+    assert statuses(res) == ["pass", "pass"], res.verdicts
+
+
 def test_stdlib_modules_beyond_the_preload_import_in_jobs(pool):
     """A program may import any standard-library module, not only the preloaded ones."""
     program = "import glob, csv, textwrap\nfrom unittest import mock\ndef f():\n    return textwrap.dedent('  x')"

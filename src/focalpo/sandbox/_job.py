@@ -280,6 +280,12 @@ def _strict_truth(x):
     return x
 
 
+def _compile(source: str, filename: str):
+    """Compile untrusted code as a fresh interpreter would: `dont_inherit`, or it would inherit
+    this module's `from __future__ import annotations` (annotations would become strings)."""
+    return compile(source, filename, "exec", dont_inherit=True)
+
+
 def _threads() -> set:
     """Threads started through `threading`, other than this one. The zygote does not import
     `threading` (its after-fork hook alone cost each job ~130 page faults): if the program never
@@ -334,11 +340,11 @@ class _Runner:
             self.ns["__file__"] = filename
 
         def _load():
-            exec(compile(program, filename, "exec"), self.ns)
+            exec(_compile(program, filename), self.ns)
 
         if not self.spec["needs_namespace"]:
             # Only stdio tests: the program runs per test as __main__; just check it compiles.
-            code, msg, dt, self.failure = _timed(lambda: compile(program, filename, "exec"), 10.0)
+            code, msg, dt, self.failure = _timed(lambda: _compile(program, filename), 10.0)
             return code, msg, dt
         sys.modules[self.module.__name__] = self.module
         code, msg, dt, self.failure = _timed(_load, self.spec["load_time"])
@@ -475,8 +481,8 @@ class _Runner:
 
         def run():
             if setup:
-                exec(compile(setup, "test_setup.py", "exec"), ns)
-            exec(compile(body, "test.py", "exec"), ns)
+                exec(_compile(setup, "test_setup.py"), ns)
+            exec(_compile(body, "test.py"), ns)
 
         code, msg, dt, exc = _timed(run, seconds)
         if code == "exception" and isinstance(exc, AssertionError):
@@ -505,7 +511,7 @@ class _Runner:
             sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)), encoding="utf-8")
             sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), encoding="utf-8", errors="replace")
             try:
-                exec(compile(program, filename, "exec"), ns)
+                exec(_compile(program, filename), ns)
             except SystemExit as e:
                 if e.code not in (None, 0):
                     raise
@@ -579,7 +585,7 @@ class _Runner:
             mod = types.ModuleType(TEST_MODULE)
             mod.__dict__.update({k: v for k, v in self.ns.items() if k not in ("__name__", "__spec__")})
             sys.modules[TEST_MODULE] = mod
-            exec(compile(source, TEST_MODULE + ".py", "exec"), mod.__dict__)
+            exec(_compile(source, TEST_MODULE + ".py"), mod.__dict__)
             self.modules[source] = mod
         return mod
 
