@@ -177,6 +177,19 @@ def test_humaneval_plus_call_tests(humaneval_plus):
 
 
 @needs_data
+def test_splits_keep_only_the_asked_test_splits(humaneval_plus, humaneval):
+    base_only = _by_id(load_benchmark("humaneval+", HEP, splits=["base"]))
+    assert {k for p in base_only.values() for k in p.tests} == {"base"}
+    assert all(base_only[t].tests["base"] == p.tests["base"] for t, p in humaneval_plus.items())
+    assert _by_id(load_mbpp_plus(MBPP, splits=["plus"]))["Mbpp/2"].tests.keys() == {"plus"}
+    # loaders without a `splits` argument are filtered after loading
+    he = _by_id(load_benchmark("humaneval", HE, splits=["base"]))
+    assert he["HumanEval/0"].tests == humaneval["HumanEval/0"].tests
+    with pytest.raises(ValueError, match="unknown test split"):
+        load_humaneval_plus(HEP, splits=["extra"])
+
+
+@needs_data
 def test_humaneval_plus_find_zero_is_the_only_poly_root(humaneval_plus):
     oracles = {(tid, t.oracle) for tid, p in humaneval_plus.items() for t in p.call_tests() if t.oracle}
     assert oracles == {("HumanEval/32", "poly_root")}

@@ -58,7 +58,7 @@ def default_out_path(samples: str) -> Path:
 
 def _load(cfg: EvalConfig) -> tuple[list[Problem], Path]:
     path = benchmark_path(cfg.benchmark, cfg.data)
-    return load_benchmark(cfg.benchmark, path), path
+    return load_benchmark(cfg.benchmark, path, splits=["base"] if cfg.base_only else None), path
 
 
 def _read(cfg: EvalConfig, problems: dict[str, Problem]) -> list[tuple[dict, str]]:

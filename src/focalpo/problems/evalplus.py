@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 from focalpo.problems.mbpp_inputs import HUMANEVAL_ORACLES, MBPP_ORACLES, deserialize_mbpp_input
 from focalpo.problems.rows import Row, iter_jsonl
@@ -25,27 +25,37 @@ SPLITS = ("base", "plus")
 Deserialize = Callable[[str, list], tuple]
 
 
-def load_humaneval_plus(path: str | os.PathLike) -> list[Problem]:
-    """All problems of a HumanEval+ JSONL file, in file order."""
-    return [_problem(row, HUMANEVAL_ORACLES, _plain_args, ("test",)) for row in iter_jsonl(path)]
+def load_humaneval_plus(path: str | os.PathLike, splits: Sequence[str] = SPLITS) -> list[Problem]:
+    """All problems of a HumanEval+ JSONL file, in file order, with the test `splits` asked for
+    (HumanEval+ has 125k plus tests: a base-only evaluation need not build them)."""
+    return [_problem(row, HUMANEVAL_ORACLES, _plain_args, ("test",), _check_splits(splits)) for row in iter_jsonl(path)]
 
 
-def load_mbpp_plus(path: str | os.PathLike) -> list[Problem]:
-    """All problems of an MBPP+ JSONL file, in file order."""
-    return [_problem(row, MBPP_ORACLES, deserialize_mbpp_input, ("assertion",)) for row in iter_jsonl(path)]
+def load_mbpp_plus(path: str | os.PathLike, splits: Sequence[str] = SPLITS) -> list[Problem]:
+    """All problems of an MBPP+ JSONL file, in file order, with the test `splits` asked for."""
+    return [_problem(row, MBPP_ORACLES, deserialize_mbpp_input, ("assertion",), _check_splits(splits)) for row in iter_jsonl(path)]
+
+
+def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise ValueError(f"unknown test split(s) {unknown}; evalplus benchmarks have {list(SPLITS)}")
+    return tuple(s for s in SPLITS if s in splits)
 
 
 def _plain_args(task_id: str, inp: list) -> tuple:
     return tuple(inp)
 
 
-def _problem(row: Row, oracles: dict[str, str], deserialize: Deserialize, extra: tuple[str, ...]) -> Problem:
+def _problem(
+    row: Row, oracles: dict[str, str], deserialize: Deserialize, extra: tuple[str, ...], splits: tuple[str, ...]
+) -> Problem:
     task_id, prompt, entry_point = row.text("task_id"), row.text("prompt"), row.text("entry_point")
     atol = row.number("atol")
     oracle = oracles.get(entry_point)
     tests = {
         split: _call_tests(row, f"{split}_input", split, task_id, entry_point, atol, oracle, deserialize)
-        for split in SPLITS
+        for split in splits
     }
     meta = {"atol": atol, "contract": row.text("contract", "")}
     meta.update({k: row.text(k) for k in extra if k in row.data})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from focalpo.problems.bigcodebench import load_bigcodebench
 from focalpo.problems.evalplus import load_humaneval_plus, load_mbpp_plus
@@ -26,14 +26,15 @@ DATA_DIR_ENV = "FOCALPO_DATA_DIR"
 class Benchmark:
     """A named loader and the file it reads by default (None: a path must be given)."""
 
-    loader: Callable[[Path], list[Problem]]
+    loader: Callable[..., list[Problem]]
     default_file: str | None = None
+    splits: bool = False  # the loader takes `splits=` (only build those test splits)
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     "humaneval": Benchmark(load_humaneval, "HumanEval.jsonl.gz"),
-    "humaneval+": Benchmark(load_humaneval_plus, "HumanEvalPlus-v0.1.10.jsonl.gz"),
-    "mbpp+": Benchmark(load_mbpp_plus, "MbppPlus-v0.2.0.jsonl.gz"),
+    "humaneval+": Benchmark(load_humaneval_plus, "HumanEvalPlus-v0.1.10.jsonl.gz", splits=True),
+    "mbpp+": Benchmark(load_mbpp_plus, "MbppPlus-v0.2.0.jsonl.gz", splits=True),
     "bigcodebench": Benchmark(load_bigcodebench, "BigCodeBench-v0.1.0.jsonl.gz"),
     "bigcodebench-complete": Benchmark(load_bigcodebench, "BigCodeBench-v0.1.0.jsonl.gz"),
     "bigcodebench-instruct": Benchmark(
@@ -44,9 +45,22 @@ BENCHMARKS: dict[str, Benchmark] = {
 }
 
 
-def load_benchmark(name: str, path: str | os.PathLike | None = None) -> list[Problem]:
-    """Problems of benchmark `name` (see `BENCHMARKS`) from `path` or its default file."""
-    return BENCHMARKS[_check_name(name)].loader(benchmark_path(name, path))
+def load_benchmark(
+    name: str, path: str | os.PathLike | None = None, splits: Sequence[str] | None = None
+) -> list[Problem]:
+    """Problems of benchmark `name` (see `BENCHMARKS`) from `path` or its default file.
+
+    `splits` (e.g. `["base"]`): keep only these test splits; the evalplus loaders then do not
+    even build the others."""
+    bench = BENCHMARKS[_check_name(name)]
+    if splits is None:
+        return bench.loader(benchmark_path(name, path))
+    if bench.splits:
+        return bench.loader(benchmark_path(name, path), splits=splits)
+    problems = bench.loader(benchmark_path(name, path))
+    for p in problems:
+        p.tests = {k: v for k, v in p.tests.items() if k in splits}
+    return problems
 
 
 def benchmark_path(name: str, path: str | os.PathLike | None = None) -> Path:
