@@ -19,7 +19,8 @@ def send_msg(sock: socket.socket, obj, fds: list[int] | tuple[int, ...] = ()) ->
     if fds:
         sent = socket.send_fds(sock, [data[:65536]], list(fds))
         data = data[sent:]
-    sock.sendall(data)
+    if data:  # sendall of nothing would still make a syscall
+        sock.sendall(data)
 
 
 def recv_msg(sock: socket.socket):
