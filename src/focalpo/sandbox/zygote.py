@@ -111,9 +111,11 @@ def main(argv: list[str]) -> None:
     fd, slot, config = int(argv[1]), int(argv[2]), json.loads(argv[3])
     sock = socket.socket(fileno=fd)
     report, pid_ns_fd = setup_zygote(slot, network=config.get("network", False))
-    # `python -m` put the caller's working directory first on sys.path; if that is a directory
-    # jobs can write to (a scratch dir), an on-demand import could find a job's file there.
-    sys.path[:] = [p for p in sys.path if os.path.isabs(p) and not _in_scratch(p)]
+    if report.private_tmp:
+        # `python -m` put the caller's working directory first on sys.path. Under a private /tmp
+        # a scratch dir there is the jobs' (writable, and hidden from them anyway): an on-demand
+        # import must not find a job's file in it.
+        sys.path[:] = [p for p in sys.path if os.path.isabs(p) and not _in_scratch(p)]
     _preload(config.get("preload", []), report.notes)
     fixed_workdir = os.path.join(JOBS_ROOT, "job") if report.private_tmp else None
     _job.prepare_zygote(_job_env(fixed_workdir) if fixed_workdir else None, fixed_workdir)
