@@ -101,20 +101,20 @@ def _record(task_id: str, index: int, program: str, base: ExecResult, plus: Exec
 def evaluate_benchmark(cfg: EvalConfig) -> dict:
     """Run the evaluation and return the results dict (also written to `cfg.out` when set)."""
     from focalpo.groundtruth import fill_expected
-    from focalpo.sandbox import DEFAULT_PRELOAD, ExecPool, Job
+    from focalpo.sandbox import ExecPool, Job
 
     out = Path(cfg.out) if cfg.out else default_out_path(cfg.samples)
     if out.exists() and not cfg.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it, or --out another path")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    with _gc_paused():
-        problems, data_path = _load(cfg)
     test_time = cfg.test_time or DEFAULT_TEST_TIME.get(cfg.benchmark, Limits().test_time)
     limits = Limits(test_time=test_time, memory=cfg.memory, fail_fast=not cfg.details)
-    libs = sorted({lib for p in problems for lib in p.meta.get("libs", [])})
-    # The pool's zygotes boot in the background while the samples and ground truth load.
-    with ExecPool(workers=cfg.workers, limits=limits, preload=tuple(DEFAULT_PRELOAD) + tuple(libs)) as pool, _gc_paused():
+    # The pool's zygotes boot in the background while the benchmark, the samples and the ground
+    # truth load. A task's libraries (BigCodeBench) are imported by a zygote before the first job
+    # that needs them (`Job.imports`), not all of them up front.
+    with ExecPool(workers=cfg.workers, limits=limits) as pool, _gc_paused():
+        problems, data_path = _load(cfg)
         by_id = {p.task_id: p for p in problems}
         samples = _read(cfg, by_id)
         timings["load"] = time.perf_counter() - t0
@@ -141,7 +141,7 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
                 chunks = split_by_cost(problem.tests[split], ref)
                 group = (n, split) if len(chunks) > 1 else None  # fail-fast across the chunks
                 for chunk, cost in chunks:
-                    jobs.append(Job(program, chunk, cost=cost, group=group))
+                    jobs.append(Job(program, chunk, cost=cost, group=group, imports=problem.meta.get("libs", ())))
                     owners.append((n, split))
         t2 = time.perf_counter()
         gc.freeze()  # the loaded data: collections while the jobs run skip it

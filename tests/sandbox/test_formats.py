@@ -718,6 +718,15 @@ def test_on_demand_modules_are_imported_by_the_zygote_for_the_first_job_that_men
     assert first.outputs[0] == second.outputs[0] == warm.outputs[0]  # seeded the same either way
 
 
+def test_job_imports_are_imported_by_the_zygote_before_the_job():
+    probe = "import sys\ndef f():\n    return 'csv' in sys.modules"
+    tests = [CallTest("t", "f", ())]
+    with ExecPool(workers=1, limits=FAST) as fresh:
+        results = fresh.map([Job(probe, tests, return_outputs=True), Job(probe, tests, return_outputs=True, imports=("csv",)),
+                             Job(probe, tests, return_outputs=True)])  # fmt: skip
+    assert [r.outputs for r in results] == [[False], [True], [True]]  # and it stays imported
+
+
 def test_map_progress_bar(pool, capsys):
     jobs = [Job("def f():\n    return 1", [CallTest("t", "f", (), expected=1)]) for _ in range(3)]
     results = pool.map(jobs, desc="sandbox-progress")

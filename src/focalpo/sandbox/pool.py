@@ -66,6 +66,7 @@ class Job:
     `files` are extra text files (relative path -> text) written into the job's working directory,
     which is then first on sys.path; `coverage` measures the program file's line coverage
     (`ExecResult.coverage`). With files or coverage the program is a real file, `<module>.py`.
+    `imports` names modules the zygote imports (once, before forking) so the job finds them warm.
     A bad module name or file path raises ValueError here.
     """
 
@@ -80,6 +81,9 @@ class Job:
     module: str = PROGRAM_MODULE
     files: Mapping[str, str] | None = None
     coverage: bool = False
+    # Modules the zygote should import (once) before forking this job, e.g. a BigCodeBench
+    # task's libraries: jobs then find them warm instead of importing them each time.
+    imports: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.module != PROGRAM_MODULE or self.files is not None:
@@ -228,7 +232,8 @@ class _Slot:
     ):  # fmt: skip
         self.index = index
         self.config = json.dumps({"network": network, "preload": list(preload)})
-        self.on_demand = [m for m in on_demand if m not in preload]
+        self.preload = frozenset(preload)
+        self.on_demand = [m for m in on_demand if m not in self.preload]
         self.imported: set[str] = set()  # on-demand modules this zygote was asked to import
         self.ready = False
         self._isolation: dict = {}
@@ -321,6 +326,7 @@ class _Slot:
         if job.module != PROGRAM_MODULE or job.files or job.coverage:  # keys the job looks for, only when set
             _add_layout(spec, job)
         wanted = [m for m in self.on_demand if m not in self.imported and m in job.program]
+        wanted += [m for m in dict.fromkeys(job.imports) if m not in self.imported and m not in self.preload and m not in wanted]
         if wanted:
             spec["import"] = wanted  # the zygote imports these before it forks this job
             self.imported.update(wanted)

@@ -89,13 +89,18 @@ def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd,
         # In its own PID namespace the job was PID 1: its exit already killed (and the kernel
         # reaped) everything it started, so there is nothing to look for.
         kill_leftovers()
+    if report.private_tmp:
+        # Nothing of the job is left that anyone outside could see: report now, so the parent
+        # prepares the next job while this one's files go (the next spec is read after that).
+        send_msg(sock, ("exited", status))
     try:
         os.rmdir(workdir)  # most jobs write no file: no need for rmtree's walk
     except OSError:
         shutil.rmtree(workdir, ignore_errors=True)
     if report.private_tmp:
         wipe_scratch()
-    send_msg(sock, ("exited", status))
+    else:
+        send_msg(sock, ("exited", status))
 
 
 def _fresh_dir(path: str) -> str:
