@@ -160,7 +160,8 @@ class FrameReader:
                 raise ValueError(f"frame of {n} bytes exceeds the {MAX_FRAME} byte limit")
             if len(buf) - pos < HEADER.size + n:
                 break
-            frames.append(bytes(buf[pos + HEADER.size : pos + HEADER.size + n]))
+            with memoryview(buf) as view:  # one copy of the frame, not two (slice, then bytes)
+                frames.append(bytes(view[pos + HEADER.size : pos + HEADER.size + n]))
             pos += HEADER.size + n
         del buf[:pos]
         return frames
