@@ -233,6 +233,18 @@ class Focalpo:
                    summary={"timings": doc.get("timings", {})})
 
 
+    def zero_overhead(self, case: str, workers: int, data_dir: Path) -> dict:
+        """`compute_floor.py`: the case's tests run in-process on `workers` forked processes, no
+        sandbox, no judging (what no evaluator can beat on this machine)."""
+        python = self.repo / ".venv" / "bin" / "python"
+        cmd = [str(python), str(BENCH / "compute_floor.py"), "--case", case, "--workers", str(workers),
+               "--data-dir", str(data_dir), "--json"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        if proc.returncode != 0:
+            raise RuntimeError(f"compute_floor failed:\n{proc.stderr[-3000:]}")
+        return json.loads(next(l for l in proc.stdout.splitlines() if l.startswith('{"floor"')))["floor"]
+
+
 def _clip(x, limit: int = 600):
     """Keep JSON small: long test inputs become a truncated repr."""
     text = json.dumps(x, default=repr)

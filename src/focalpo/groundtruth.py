@@ -44,7 +44,7 @@ from focalpo.sandbox.wire import Opaque, Pickled, safe_loads
 if TYPE_CHECKING:
     from focalpo.sandbox import ExecPool
 
-GT_VERSION = "gt2"  # bump when loaders change how inputs are built or the cache layout changes
+GT_VERSION = "gt3"  # bump when loaders change how inputs are built, how jobs pickle outputs, or the cache layout
 CACHE_ENV = "FOCALPO_CACHE"
 # Reference runs get generous limits: their measured time becomes the candidates' limit.
 REFERENCE_LIMITS = Limits(test_time=60.0, load_time=60.0)

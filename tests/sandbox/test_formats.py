@@ -579,6 +579,42 @@ def boom():
     assert run_one(pool, program, tests[:1]).outputs is None  # only when asked for
 
 
+def test_return_values_nested_non_plain_deep_and_cyclic(pool):
+    """Outputs are pickled natively where plain; other objects anywhere inside become their plain
+    form (numpy scalars, Counter) or Opaque; nesting past the recursion limit and cycles are
+    judged, never a crash of the job or the parent."""
+    program = (
+        "import collections\nimport numpy as np\nclass P:\n    pass\n"
+        "def mixed():\n    return [np.float64(0.5), (np.int64(2), collections.Counter('aab')), {'p': P()}]\n"
+        "def deep(n):\n    x = v = []\n    for _ in range(n):\n        v.append([])\n        v = v[0]\n    return x\n"
+        "def cyclic():\n    x = []\n    x.append(x)\n    return x\n"
+    )
+    tests = [
+        CallTest("mixed", "mixed", (), expected=[0.5, (2, {"a": 2, "b": 1}), {"p": None}]),
+        CallTest("mixed-plain-part", "mixed", ()),
+        CallTest("deep", "deep", (5000,), expected=[]),
+        CallTest("cyclic", "cyclic", (), expected=[[[]]]),
+        CallTest("shallow", "deep", (3,), expected=[[[[]]]]),
+    ]
+    res = run_one(pool, program, tests, return_outputs=True)
+    assert statuses(res) == ["wrong_answer", "pass", "wrong_answer", "wrong_answer", "pass"], res.verdicts
+    value = res.outputs[1]
+    assert value[:2] == [0.5, (2, {"a": 2, "b": 1})] and type(value[0]) is float and type(value[1][1]) is dict
+    assert isinstance(value[2]["p"], Opaque) and value[2]["p"].type_name == "solution.P"
+
+
+def test_plain_outputs_pickle_to_the_same_bytes_as_pickle_dumps():
+    """The parent's shortcut (equal bytes = equal values) needs the job's pickle of a plain value
+    to be exactly `pickle.dumps` of it, as the ground truth stores it."""
+    import pickle
+
+    from focalpo.sandbox._job import _pickle_plain
+
+    shared = (1, "a")
+    for value in [3, 0.5, "s", None, 1j, [1, (2, "x"), {3}, frozenset({4})], {"k": [shared, shared]}, [[[]]] * 3]:
+        assert _pickle_plain(value) == pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def test_huge_return_values_arrive_whole_within_a_short_limit(pool):
     """Values past the "big output" size are announced, converted and streamed after the call:
     a flat list of 2M ints (~18 MB pickled) and 300k nested tuples pass under a 0.5 s limit, and a
