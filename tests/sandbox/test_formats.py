@@ -615,6 +615,23 @@ def test_plain_outputs_pickle_to_the_same_bytes_as_pickle_dumps():
         assert _pickle_plain(value) == pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def test_reporter_widens_its_pipe_for_big_values():
+    import fcntl
+
+    from focalpo.sandbox._job import _Reporter
+
+    r, w = os.pipe()
+    try:
+        reporter = _Reporter(w, batch=False)
+        before = fcntl.fcntl(w, fcntl.F_GETPIPE_SZ)
+        reporter.widen()
+        reporter.widen()  # once is enough
+        assert before < 1 << 20 and fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) == 1 << 20
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_huge_return_values_arrive_whole_within_a_short_limit(pool):
     """Values past the "big output" size are announced, converted and streamed after the call:
     a flat list of 2M ints (~18 MB pickled) and 300k nested tuples pass under a 0.5 s limit, and a
