@@ -34,7 +34,7 @@ import unittest
 import warnings
 
 from focalpo.sandbox.jobfiles import PROGRAM_MODULE  # default __name__ of the program: not "__main__"
-from focalpo.sandbox.wire import HEADER, Opaque, plain, to_plain
+from focalpo.sandbox.wire import _SCALAR_TYPES, HEADER, Opaque, plain, to_plain
 
 # Bound before any untrusted code runs, so a program that clobbers `os.write` & co. (as
 # evalplus's reliability guard does to the *program's* view) cannot break the reporting path.
@@ -630,6 +630,9 @@ class _FirstProblem(unittest.TestResult):
         super().addSubTest(test, subtest, err)
 
 
+_SEQUENCES = (list, tuple)
+
+
 class _PlainPickler(pickle.Pickler):
     """Pickles a value as `to_plain(value)` would be pickled, at C speed.
 
@@ -647,6 +650,9 @@ class _PlainPickler(pickle.Pickler):
 
 
 def _pickle_plain(value) -> bytes:
+    t = _type(value)
+    if t in _SCALAR_TYPES or (t in _SEQUENCES and len(value) <= 64 and _SCALAR_TYPES.issuperset(map(_type, value))):
+        return _dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # most return values: no Pickler needed
     buf = io.BytesIO()
     try:
         _PlainPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
