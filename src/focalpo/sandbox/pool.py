@@ -234,7 +234,7 @@ class _Slot:
         self.config = json.dumps({"network": network, "preload": list(preload)})
         self.preload = frozenset(preload)
         self.on_demand = [m for m in on_demand if m not in self.preload]
-        self.imported: set[str] = set()  # on-demand modules this zygote was asked to import
+        self.imported: set[str] = set()  # modules this zygote was asked to import (on demand or Job.imports)
         self.ready = False
         self._isolation: dict = {}
         self._hello_lock = threading.Lock()  # `isolation` may be read while another thread runs a job
