@@ -234,7 +234,6 @@ class _Slot:
         self.config = json.dumps({"network": network, "preload": list(preload)})
         self.preload = frozenset(preload)
         self.on_demand = [m for m in on_demand if m not in self.preload]
-        self.imported: set[str] = set()  # modules this zygote was asked to import (on demand or Job.imports)
         self.ready = False
         self._isolation: dict = {}
         self._hello_lock = threading.Lock()  # `isolation` may be read while another thread runs a job
@@ -251,7 +250,7 @@ class _Slot:
         theirs.close()
         self.sock = ours
         self.ready = False
-        self.imported = set()
+        self.imported: set[str] = set()  # modules this zygote was asked to import (on demand or Job.imports)
 
     def wait_ready(self) -> None:
         """Wait for the zygote's hello (it isolates itself and imports the preload first)."""

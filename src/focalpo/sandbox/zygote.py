@@ -93,14 +93,18 @@ def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd,
         # Nothing of the job is left that anyone outside could see: report now, so the parent
         # prepares the next job while this one's files go (the next spec is read after that).
         send_msg(sock, ("exited", status))
-    try:
-        os.rmdir(workdir)  # most jobs write no file: no need for rmtree's walk
-    except OSError:
-        shutil.rmtree(workdir, ignore_errors=True)
-    if report.private_tmp:
+        _remove_dir(workdir)
         wipe_scratch()
     else:
+        _remove_dir(workdir)
         send_msg(sock, ("exited", status))
+
+
+def _remove_dir(path: str) -> None:
+    try:
+        os.rmdir(path)  # most jobs write no file: no need for rmtree's walk
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _fresh_dir(path: str) -> str:
