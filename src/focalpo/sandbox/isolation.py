@@ -120,9 +120,14 @@ def needed_paths() -> list[str]:
     cands = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix] + [p for p in sys.path if os.path.isabs(p)]
     paths = sorted({os.path.realpath(p) for p in cands if os.path.isdir(p)})
     # Nothing inside a scratch dir is bound back: those become private and are wiped per job.
-    paths = [p for p in paths if not any(p == d or p.startswith(d + "/") for d in SCRATCH_DIRS) and p != "/"]
+    paths = [p for p in paths if not in_scratch(p) and p != "/"]
     # keep only outermost directories
     return [p for i, p in enumerate(paths) if not any(p.startswith(q.rstrip("/") + "/") for q in paths[:i])]
+
+
+def in_scratch(path: str) -> bool:
+    """Whether `path` (a real path) is, or is inside, one of the per-slot scratch dirs."""
+    return any(path == d or path.startswith(d + "/") for d in SCRATCH_DIRS)
 
 
 def _masks_for(paths: list[str]) -> list[str]:

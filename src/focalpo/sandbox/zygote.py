@@ -3,9 +3,10 @@
 Started by `focalpo.sandbox.pool` as `python -m focalpo.sandbox.zygote FD SLOT CONFIG_JSON`, one
 per pool slot, with a scrubbed environment. It isolates itself once (mount + network namespace,
 private /tmp: see `isolation.py`), imports commonly used modules so jobs start warm, then loops:
-receive a job spec and three pipe write-ends, fork the job (in a fresh PID namespace where
-possible), hand the parent a pidfd to it, wait, clean up (leftover processes, work directory),
-report the raw wait status.
+receive a job spec and three pipe write-ends (first importing any modules the spec names that it
+lacks), fork the job (in a fresh PID namespace where possible), hand the parent a pidfd to it,
+wait, kill leftover processes, report the raw wait status and remove the job's files (with a
+private /tmp after the report, so the parent prepares the next job meanwhile).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 
 from focalpo.sandbox import _job
 from focalpo.sandbox._channel import recv_msg, send_msg
-from focalpo.sandbox.isolation import JOBS_ROOT, SCRATCH_DIRS, fork_job, kill_leftovers, setup_zygote, wipe_scratch
+from focalpo.sandbox.isolation import JOBS_ROOT, fork_job, in_scratch, kill_leftovers, setup_zygote, wipe_scratch
 
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -124,7 +125,7 @@ def main(argv: list[str]) -> None:
         # `python -m` put the caller's working directory first on sys.path. Under a private /tmp
         # a scratch dir there is the jobs' (writable, and hidden from them anyway): an on-demand
         # import must not find a job's file in it.
-        sys.path[:] = [p for p in sys.path if os.path.isabs(p) and not _in_scratch(p)]
+        sys.path[:] = [p for p in sys.path if os.path.isabs(p) and not in_scratch(os.path.realpath(p))]
     _preload(config.get("preload", []), report.notes)
     fixed_workdir = os.path.join(JOBS_ROOT, "job") if report.private_tmp else None
     _job.prepare_zygote(_job_env(fixed_workdir) if fixed_workdir else None, fixed_workdir)
@@ -140,11 +141,6 @@ def main(argv: list[str]) -> None:
             _job.seed_numpy()
             _settle()
         _run_one(sock, spec, fds, report, pid_ns_fd, fixed_workdir)
-
-
-def _in_scratch(path: str) -> bool:
-    real = os.path.realpath(path)
-    return any(real == d or real.startswith(d + "/") for d in SCRATCH_DIRS)
 
 
 def _settle() -> None:
