@@ -28,12 +28,14 @@ Deserialize = Callable[[str, list], tuple]
 def load_humaneval_plus(path: str | os.PathLike, splits: Sequence[str] = SPLITS) -> list[Problem]:
     """All problems of a HumanEval+ JSONL file, in file order, with the test `splits` asked for
     (HumanEval+ has 125k plus tests: a base-only evaluation need not build them)."""
-    return [_problem(row, HUMANEVAL_ORACLES, _plain_args, ("test",), _check_splits(splits)) for row in iter_jsonl(path)]
+    keep = _check_splits(splits)
+    return [_problem(row, HUMANEVAL_ORACLES, _plain_args, ("test",), keep) for row in iter_jsonl(path)]
 
 
 def load_mbpp_plus(path: str | os.PathLike, splits: Sequence[str] = SPLITS) -> list[Problem]:
     """All problems of an MBPP+ JSONL file, in file order, with the test `splits` asked for."""
-    return [_problem(row, MBPP_ORACLES, deserialize_mbpp_input, ("assertion",), _check_splits(splits)) for row in iter_jsonl(path)]
+    keep = _check_splits(splits)
+    return [_problem(row, MBPP_ORACLES, deserialize_mbpp_input, ("assertion",), keep) for row in iter_jsonl(path)]
 
 
 def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:
