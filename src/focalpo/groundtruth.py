@@ -16,6 +16,9 @@ named by the sha256 of the dataset file and `GT_VERSION`:
   t_ref)}}`, read back with the sandbox's restricted unpickler (plain values only). Expected
   outputs stay pickled in memory too (`focalpo.sandbox.wire.Pickled`): a candidate's output is
   compared as bytes first, so loading the cache and judging passing tests decode nothing;
+- `<hash>-<version>.<split>.pkl.<random>.blob`: the pickles of `BLOB_BYTES` or more, back to
+  back, named by the `.pkl` (which holds their offsets). They are memory-mapped, not read: MBPP+'s
+  Mbpp/255 alone has 342 MB of them, and loading no longer waits for them;
 - `<hash>-<version>.failures.json`: tests whose reference run failed, `{task_id: {test: reason}}`,
   stamped with a fingerprint of the sandbox's source so they are retried once the sandbox changes.
 All are written atomically (temporary file + `os.replace`). Problems missing from the cache are
@@ -27,15 +30,18 @@ Run: `fill_expected(load_mbpp_plus(path), path)` (timings in tests/test_groundtr
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
+import mmap
 import os
 import pickle
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from focalpo.atomic import atomic_write_bytes
+from focalpo.atomic import atomic_path, atomic_write_bytes
 from focalpo.problems import Problem, dataset_hash
 from focalpo.sandbox.oracles import GROUND_TRUTH_TRANSFORMS, judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
@@ -44,11 +50,12 @@ from focalpo.sandbox.wire import Opaque, Pickled, safe_loads
 if TYPE_CHECKING:
     from focalpo.sandbox import ExecPool
 
-GT_VERSION = "gt3"  # bump when loaders change how inputs are built, how jobs pickle outputs, or the cache layout
+GT_VERSION = "gt4"  # bump when loaders change how inputs are built, how jobs pickle outputs, or the cache layout
 CACHE_ENV = "FOCALPO_CACHE"
 # Reference runs get generous limits: their measured time becomes the candidates' limit.
 REFERENCE_LIMITS = Limits(test_time=60.0, load_time=60.0)
-Entry = dict[str, tuple[bytes, float]]  # test name -> (pickle of expected, t_ref)
+BLOB_BYTES = 1 << 16  # expected outputs this big are cached in the side file (see save_cache)
+Entry = dict[str, tuple[bytes | memoryview, float]]  # test name -> (pickle of expected, t_ref)
 Entries = dict[str, Entry]  # task_id -> Entry
 Failures = dict[str, dict[str, str]]  # task_id -> test name -> reason
 
@@ -293,18 +300,72 @@ def self_check(problem: Problem, entry: Entry) -> list[RefFailure]:
 
 
 def load_cache(path: Path) -> Entries:
-    """Cached entries, or {} when absent or unreadable (they are then recomputed and rewritten)."""
+    """Cached entries, or {} when absent or unreadable (they are then recomputed and rewritten).
+
+    Big expected outputs come back as read-only views of the memory-mapped side file: loading
+    copies none of their bytes, and a run reads only the pages of the tests it judges."""
     try:
         data = safe_loads(path.read_bytes())
     except FileNotFoundError:
         return {}
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict) or not isinstance(data.get("entries"), dict) or not isinstance(data.get("big"), list):
+        return {}
+    entries, big = data["entries"], data["big"]
+    if not big:
+        return entries
+    view = _map_blob(path, data.get("blob"), data.get("size"))
+    if view is None:
+        return {}
+    try:
+        for task_id, name, offset, length in big:
+            if not (isinstance(offset, int) and isinstance(length, int) and 0 <= offset <= offset + length <= len(view)):
+                return {}
+            entries[task_id][name] = (view[offset : offset + length], entries[task_id][name][1])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return {}
+    return entries
+
+
+def _map_blob(path: Path, name: Any, size: Any) -> memoryview | None:
+    if not isinstance(name, str) or not name.startswith(path.name + ".") or "/" in name or not isinstance(size, int):
+        return None
+    try:
+        with open(path.with_name(name), "rb") as f:
+            if os.fstat(f.fileno()).st_size != size or size == 0:
+                return None
+            return memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    except (OSError, ValueError):
+        return None
 
 
 def save_cache(path: Path, entries: Entries) -> None:
-    atomic_write_bytes(path, pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL))
+    """Write the cache: small expected outputs in `path`, those of BLOB_BYTES or more back to back
+    in a side file `<path name>.<random>.blob` that `path` names (written first, both atomically),
+    so that loading maps them instead of reading hundreds of MB. Older side files are removed."""
+    small: Entries = {}
+    big: list[tuple[str, str, int, int]] = []
+    chunks: list = []
+    offset = 0
+    for task_id, entry in entries.items():
+        small[task_id] = {}
+        for name, (data, t_ref) in entry.items():
+            if len(data) >= BLOB_BYTES:
+                big.append((task_id, name, offset, len(data)))
+                chunks.append(data)
+                offset += len(data)
+                data = b""
+            small[task_id][name] = (bytes(data), t_ref)
+    blob = f"{path.name}.{secrets.token_hex(6)}.blob" if big else None
+    if blob is not None:
+        with atomic_path(path.with_name(blob)) as tmp, open(tmp, "wb") as f:
+            for data in chunks:
+                f.write(data)
+    atomic_write_bytes(path, pickle.dumps({"entries": small, "big": big, "blob": blob, "size": offset}, protocol=pickle.HIGHEST_PROTOCOL))
+    for old in path.parent.glob(glob.escape(path.name) + ".*.blob"):
+        if old.name != blob:
+            old.unlink(missing_ok=True)  # a mapping of it (in this or another process) stays valid
 
 
 def _failures_path(dataset_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> Path:

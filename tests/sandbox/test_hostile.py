@@ -150,6 +150,8 @@ def test_fake_result_markers_on_stdout_and_stderr(pool):
     run_hostile(pool, program, tests)
 
 
+RAW_FRAME = "def rawframe(data):\n    return struct.pack('<I', len(data) | 1 << 31) + data\n"
+
 FORGERIES = {
     # claim a clean load and a pass (payload None) for every test, then 'done', before the harness reports
     "claim_all_at_import": FRAME
@@ -164,6 +166,12 @@ FORGERIES = {
     "huge_length": "import os, struct\ndef f():\n    os.write(3, struct.pack('<I', 0xFFFFFFF0) + b'x' * 100)\n    return None",
     "truncated_then_exit": "import os, struct\ndef f():\n    os.write(3, struct.pack('<I', 1000) + b'x' * 10)\n    os._exit(0)",
     "fd3_is_stdout": "import os\nos.dup2(1, 3)\ndef f():\n    return None",
+    # raw frames (the form of a big return value) with the right pickle, but no ('ran', i, dt) notice
+    "raw_without_notice": FRAME + RAW_FRAME
+    + "import os\ndef f():\n    os.write(3, rawframe(pickle.dumps(1, protocol=5)))\n    return None",
+    # one notice, then two raw reports: the second one would have to be the next test's
+    "two_raw_after_one_notice": FRAME + RAW_FRAME
+    + "import os\ndef f():\n    os.write(3, frame(('ran', 0, 0.0)) + rawframe(pickle.dumps(0)) + rawframe(pickle.dumps(2, protocol=5)))\n    return None",
 }
 
 
@@ -177,6 +185,18 @@ def test_forged_frames_on_the_result_pipe_cannot_pass_call_tests(pool, forgery, 
     res = run_hostile(pool, program, tests)
     assert not sentinel.exists()
     assert set(statuses(res)) <= {"wrong_answer", "crashed"}
+
+
+def test_unannounced_raw_frame_header_allocates_nothing(pool):
+    """A raw header claiming a 1 GiB body, with no notice before it, is a protocol violation at
+    once: the parent does not allocate the body (its peak memory stays put) or wait for it."""
+    import resource
+
+    program = FRAME + RAW_FRAME + "import os\ndef f():\n    os.write(3, struct.pack('<I', (1 << 30) | 1 << 31))\n    return 1\n"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res = run_hostile(pool, program, [CallTest("t", "f", (), expected=1)])
+    assert statuses(res) == ["crashed"] and "invalid result frame" in res.verdicts[0].message
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 256 << 10  # KiB
 
 
 def test_safe_loads_refuses_code_running_pickles(tmp_path):

@@ -34,7 +34,7 @@ import unittest
 import warnings
 
 from focalpo.sandbox.jobfiles import PROGRAM_MODULE  # default __name__ of the program: not "__main__"
-from focalpo.sandbox.wire import _SCALAR_TYPES, HEADER, Opaque, plain, to_plain
+from focalpo.sandbox.wire import _SCALAR_TYPES, HEADER, RAW, Opaque, plain, to_plain
 
 # Bound before any untrusted code runs, so a program that clobbers `os.write` & co. (as
 # evalplus's reliability guard does to the *program's* view) cannot break the reporting path.
@@ -100,6 +100,16 @@ class _Reporter:
         now = _perf()
         if urgent or not self.batch or self.size > self.FLUSH_BYTES or now - self.last > self.FLUSH_SECONDS:
             self.flush(now)
+
+    def send_raw(self, data) -> None:
+        """A big return value's pickle as a raw frame, written straight from its buffer."""
+        if len(data) > MAX_PAYLOAD:
+            self.send(("oversized", len(data)), urgent=True)
+            return
+        self.flush()
+        _write_all(self.fd, HEADER.pack(len(data) | RAW))
+        _write_all(self.fd, data)
+        self.last = _perf()
 
     def widen(self) -> None:
         """Big values follow: a 1 MiB pipe (the unprivileged maximum by default) instead of
@@ -479,9 +489,12 @@ class _Runner:
             return code, msg, dt, None
         if _is_big(value):
             # Converting and sending a huge value can take longer than the call itself: tell the
-            # parent the call is over, so that it measures the transfer against its own allowance.
+            # parent the call is over, so that it measures the transfer against its own allowance,
+            # then send the value's pickle as the raw frame that stands for this test's report.
             self.reporter.send(("ran", self.index, dt), urgent=True)
             self.reporter.widen()
+            self.reporter.send_raw(_pickle_plain(value, view=True))
+            return code, msg, dt, _SENT
         # Sent as its own pickle, so that the parent can compare bytes before decoding anything.
         return code, msg, dt, _pickle_plain(value)
 
@@ -649,18 +662,22 @@ class _PlainPickler(pickle.Pickler):
         return (plain, (to_plain(obj),))
 
 
-def _pickle_plain(value) -> bytes:
+def _pickle_plain(value, view: bool = False):
+    """The value's pickle as bytes or, with `view`, as any buffer (a big one is not copied)."""
     t = _type(value)
     if t in _SCALAR_TYPES or (t in _SEQUENCES and len(value) <= 64 and _SCALAR_TYPES.issuperset(map(_type, value))):
         return _dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # most return values: no Pickler needed
     buf = io.BytesIO()
     try:
         _PlainPickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-        return buf.getvalue()
+        return buf.getbuffer() if view else buf.getvalue()
     except MemoryError:
         raise
     except Exception:  # noqa: BLE001 - nesting deeper than the recursion limit, a hostile __module__ ...
         return _dumps(to_plain(value), protocol=pickle.HIGHEST_PROTOCOL)  # bounded depth
+
+
+_SENT = object()  # a test's report that went out already (as a raw frame)
 
 
 def _is_big(value) -> bool:
@@ -694,7 +711,8 @@ def run_job(spec: dict, result_fd: int = 3) -> None:
             runner.report_coverage()
         if code == "exception" or code == "fail":
             runner.report_traceback(index)
-        report.send(("test", index, code, msg, dt, payload), urgent=code != "ok")
+        if payload is not _SENT:
+            report.send(("test", index, code, msg, dt, payload), urgent=code != "ok")
         if fail_fast and code != "ok":
             break
     if measure:

@@ -43,7 +43,7 @@ from focalpo.sandbox.types import (
     UnittestTest,
     Verdict,
 )
-from focalpo.sandbox.wire import FrameReader, Pickled, safe_loads
+from focalpo.sandbox.wire import FrameReader, Pickled, safe_loads, same_bytes
 
 DEFAULT_PRELOAD = (
     "math", "cmath", "re", "string", "collections", "itertools", "functools", "heapq", "bisect",
@@ -136,10 +136,10 @@ def _judge(test: TestCase, code: str, message: str, payload: Any, want_value: bo
     if code != "ok":
         return _CODES.get(code, Status.CRASHED), message, None
     if isinstance(test, CallTest):
-        if not isinstance(payload, bytes):
+        if not isinstance(payload, (bytes, bytearray)):
             return Status.CRASHED, "malformed call report", None
         exp = test.expected
-        if isinstance(exp, Pickled) and test.oracle is None and payload == exp.data and not want_value:
+        if isinstance(exp, Pickled) and test.oracle is None and not want_value and same_bytes(payload, exp.data):
             return Status.PASS, "", None  # not decoded: nobody asked for the value
         try:
             value = safe_loads(payload)
@@ -221,6 +221,7 @@ class _Attempt:
         self.stop_reason = ""  # why we killed it: "timeout", "fail_fast", "protocol"
         self.batch = True  # the job may hold passing results back for a few milliseconds
         self.extended = -1  # last test whose big return value was announced ("ran")
+        self.ran_seconds = 0.0  # that test's call duration, from the notice
 
 
 class _Slot:
@@ -366,6 +367,29 @@ class _Slot:
         open_fds, status, killed = set(readers), None, False
         transfer: tuple[float, float] | None = None  # (hard cap, idle allowance) while a big value arrives
 
+        def handle(raw_frames: list) -> None:
+            nonlocal deadline, transfer
+            for raw in raw_frames:
+                if killed:
+                    break
+                verdict = self._on_frame(raw, att, tests, limits, verdicts, outputs, res)
+                if verdict == "extend":
+                    # The job says the call is over and a big value follows. The notice is
+                    # untrusted (a program can write it), so it buys no compute time: the value's
+                    # bytes must start, and keep, flowing within the test's own allowance, and
+                    # all of it must arrive by transfer_time.
+                    now = time.monotonic()
+                    idle = limits.time_for(tests[att.current]) + limits.grace
+                    transfer = (now + limits.transfer_time, idle)
+                    deadline = min(transfer[0], now + idle)
+                elif verdict:
+                    kill(verdict)
+                else:
+                    transfer = None
+                    nxt = tests[att.current] if att.current < len(tests) else None
+                    budget = limits.time_for(nxt) if nxt is not None else limits.test_time
+                    deadline = time.monotonic() + budget + limits.grace
+
         def kill(reason: str) -> None:
             nonlocal killed
             if not killed:
@@ -394,8 +418,14 @@ class _Slot:
                             status = -1
                         sel.unregister(fd)
                         continue
-                    data = os.read(fd, 1 << 20)
-                    if not data:
+                    target = frames.target() if fd == r_res else None
+                    if target is not None:  # a big raw frame: read straight into its buffer
+                        with target:
+                            got = os.readv(fd, [target])
+                        data = b"" if not got else None
+                    else:
+                        data = os.read(fd, 1 << 20)
+                    if data is not None and not data:
                         sel.unregister(fd)
                         open_fds.discard(fd)
                         continue
@@ -407,36 +437,29 @@ class _Slot:
                         if transfer is not None:  # bytes keep coming: the transfer is alive
                             deadline = min(transfer[0], time.monotonic() + transfer[1])
                         try:
-                            raw_frames = frames.feed(data)
+                            raw_frames = frames.feed(data) if data is not None else frames.filled(got)
+                            while True:
+                                handle(raw_frames)
+                                if killed or not frames.blocked:
+                                    break
+                                # A raw frame is next: only as the announced test's report.
+                                if att.extended != att.current or att.current >= len(tests):
+                                    kill("protocol")
+                                    break
+                                frames.allow_raw()
+                                raw_frames = frames.feed(b"")
                         except ValueError:
                             kill("protocol")
-                            continue
-                        for raw in raw_frames:
-                            if killed:
-                                break
-                            verdict = self._on_frame(raw, att, tests, limits, verdicts, outputs, res)
-                            if verdict == "extend":
-                                # The job says the call is over and a big value follows. The notice
-                                # is untrusted (a program can write it), so it buys no compute
-                                # time: the value's bytes must start, and keep, flowing within the
-                                # test's own allowance, and all of it must arrive by transfer_time.
-                                now = time.monotonic()
-                                idle = limits.time_for(tests[att.current]) + limits.grace
-                                transfer = (now + limits.transfer_time, idle)
-                                deadline = min(transfer[0], now + idle)
-                            elif verdict:
-                                kill(verdict)
-                            else:
-                                transfer = None
-                                nxt = tests[att.current] if att.current < len(tests) else None
-                                budget = limits.time_for(nxt) if nxt is not None else limits.test_time
-                                deadline = time.monotonic() + budget + limits.grace
         finally:
             sel.close()
         return status
 
     def _on_frame(self, raw, att, tests, limits, verdicts, outputs, res) -> str:
         """Handle one result frame; returns a reason to kill the job, or ''."""
+        if type(raw) is bytearray:  # a big return value's pickle: the report of the announced test
+            if not (att.loaded and att.extended == att.current < len(tests)):
+                return "protocol"
+            return self._on_test(att, att.current, "ok", "", att.ran_seconds, raw, tests, limits, verdicts, outputs)
         try:
             msg = safe_loads(raw)
         except Exception:  # noqa: BLE001 - forged or corrupt bytes
@@ -461,24 +484,12 @@ class _Slot:
             _, i, code, message, dt, payload = msg
             if not isinstance(code, str) or not isinstance(message, str) or not isinstance(dt, (int, float)):
                 return "protocol"
-            status, why, value = _judge(tests[i], code, message, payload, outputs is not None)
-            if status == Status.TIMEOUT:
-                why = f"exceeded {limits.time_for(tests[i]):g}s"
-            verdicts[i] = Verdict(tests[i].name, status, why, float(dt))
-            if att.traceback is not None:
-                if att.traceback[0] == i and status in (Status.EXCEPTION, Status.WRONG_ANSWER):
-                    verdicts[i].traceback = format_traceback(*att.traceback[1], _source_of(att.job, tests[i]))
-                att.traceback = None
-            if outputs is not None and code == "ok":
-                outputs[i] = value
-            att.current += 1
-            if limits.fail_fast and status != Status.PASS:
-                att.finished = True
-                return "fail_fast"
-            return ""
+            return self._on_test(att, i, code, message, dt, payload, tests, limits, verdicts, outputs)
         if tag == "ran" and len(msg) == 3 and att.loaded and msg[1] == att.current and att.extended < att.current:
-            att.extended = att.current  # one notice per test: a second one is a forgery
-            return "extend"  # the call finished; its (large) value is on the way
+            if not isinstance(msg[2], (int, float)):
+                return "protocol"
+            att.extended, att.ran_seconds = att.current, float(msg[2])  # one notice per test: a second one is a forgery
+            return "extend"  # the call finished; its (large) value is on the way, as a raw frame
         if tag == "oversized" and att.loaded and att.current < len(tests):
             verdicts[att.current] = Verdict(tests[att.current].name, Status.WRONG_ANSWER, "output too large")
             att.current += 1
@@ -493,6 +504,24 @@ class _Slot:
         if tag == "cov" and len(msg) == 2 and att.covered is not None:
             return "" if att.covered.add(msg[1]) else "protocol"
         return "protocol"
+
+    def _on_test(self, att, i, code, message, dt, payload, tests, limits, verdicts, outputs) -> str:
+        """Judge the report of test i (the current one); returns "fail_fast" or ''."""
+        status, why, value = _judge(tests[i], code, message, payload, outputs is not None)
+        if status == Status.TIMEOUT:
+            why = f"exceeded {limits.time_for(tests[i]):g}s"
+        verdicts[i] = Verdict(tests[i].name, status, why, float(dt))
+        if att.traceback is not None:
+            if att.traceback[0] == i and status in (Status.EXCEPTION, Status.WRONG_ANSWER):
+                verdicts[i].traceback = format_traceback(*att.traceback[1], _source_of(att.job, tests[i]))
+            att.traceback = None
+        if outputs is not None and code == "ok":
+            outputs[i] = value
+        att.current += 1
+        if limits.fail_fast and status != Status.PASS:
+            att.finished = True
+            return "fail_fast"
+        return ""
 
     def _conclude(self, att, status, tests, limits, verdicts, res) -> tuple[int | None, bool]:
         if att.finished:
