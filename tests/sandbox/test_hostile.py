@@ -166,6 +166,12 @@ FORGERIES = {
     "huge_length": "import os, struct\ndef f():\n    os.write(3, struct.pack('<I', 0xFFFFFFF0) + b'x' * 100)\n    return None",
     "truncated_then_exit": "import os, struct\ndef f():\n    os.write(3, struct.pack('<I', 1000) + b'x' * 10)\n    os._exit(0)",
     "fd3_is_stdout": "import os\nos.dup2(1, 3)\ndef f():\n    return None",
+    # a batch of passing reports with the right values, but longer than the test list: refused whole
+    "oks_beyond_the_last_test": FRAME
+    + "import os\nos.write(3, frame(('load', 'ok', '', 0.0)) + frame(('oks', 0, [0.0] * 4, [pickle.dumps(k + 1) for k in range(4)])))\ndef f():\n    return None",
+    # a batch whose durations are not floats: refused whole
+    "oks_bad_durations": FRAME
+    + "import os\nos.write(3, frame(('load', 'ok', '', 0.0)) + frame(('oks', 0, ['0'] * 3, [pickle.dumps(k + 1) for k in range(3)])))\ndef f():\n    return None",
     # raw frames (the form of a big return value) with the right pickle, but no ('ran', i, dt) notice
     "raw_without_notice": FRAME + RAW_FRAME
     + "import os\ndef f():\n    os.write(3, rawframe(pickle.dumps(1, protocol=5)))\n    return None",
