@@ -117,7 +117,8 @@ class _Reporter:
             self.ok_first = index
         self.ok_seconds.append(seconds)
         self.ok_payloads.append(payload)
-        self.size += len(payload) if _type(payload) is bytes else 64
+        t = _type(payload)
+        self.size += len(payload) if t is bytes else len(payload[0]) if t is tuple else 64  # stdio: (text, cut)
         now = _perf()
         if self.size > self.FLUSH_BYTES or now - self.last > self.FLUSH_SECONDS:
             self.flush(now)
