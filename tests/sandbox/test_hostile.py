@@ -366,14 +366,51 @@ def test_honest_asserts_still_pass_after_rewriting(pool):
     assert statuses(res) == ["pass"], res.verdicts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: assert rewriting guards comparisons and truth, not arithmetic: a program object "
-    "whose __sub__ returns 0.0 passes HumanEval-style `abs(f() - x) < 1e-6` asserts",
-)
-def test_assert_rewrite_arithmetic_bypass(pool):
-    program = "class Zero:\n    def __sub__(self, other):\n        return 0.0\ndef f():\n    return Zero()"
-    run_hostile(pool, program, [AssertTest("t", "assert abs(f() - 3.0) < 1e-6")])
+def test_program_objects_cannot_compute_their_way_through_asserts(pool):
+    """Arithmetic and converting builtins on a program object would let its dunder methods
+    decide (`__sub__` -> 0.0, `__float__` -> the expected value, `__len__`, `__neg__`); so would
+    a comparison nested in a generator expression. Each of these asserts must fail."""
+    program = ALWAYS_EQUAL + (
+        "class Liar:\n"
+        "    def __sub__(self, other):\n        return 0.0\n"
+        "    __rsub__ = __add__ = __radd__ = __sub__\n"
+        "    def __neg__(self):\n        return 3\n"
+        "    def __float__(self):\n        return 2.5\n"
+        "    def __len__(self):\n        return 3\n"
+        "    def __abs__(self):\n        return 0.0\n"
+        "    def __round__(self, n=0):\n        return 3\n"
+        "def f(*a):\n    return Liar()\n"
+        "def g(x):\n    return AlwaysEqual()\n"
+    )
+    tests = [
+        AssertTest("sub", "assert abs(f() - 3.0) < 1e-6"),
+        AssertTest("rsub", "assert abs(3.0 - f()) < 1e-6"),
+        AssertTest("neg", "assert -f() == 3"),
+        AssertTest("isclose", "import math\nassert math.isclose(f(1), 2.5, rel_tol=1e-3)"),
+        AssertTest("len", "assert len(f()) == 3"),
+        AssertTest("abs", "assert abs(f()) < 1e-6"),
+        AssertTest("round", "assert round(f()) == 3"),
+        AssertTest("genexp", "assert all(g(x) == x + 1 for x in range(3))"),
+        AssertTest("listcomp", "assert [g(x) for x in range(2)] == [1, 2]"),
+    ]
+    res = run_hostile(pool, program, tests, limits=replace(FAST, fail_fast=False))
+    assert statuses(res) == ["wrong_answer"] * len(tests), res.verdicts
+
+
+def test_program_objects_may_still_be_passed_to_the_program(pool):
+    """The guard is on values the assert computes with, not on program objects as arguments:
+    MBPP's `max_chain_length([Pair(5, 24), ...], 4) == 3` style keeps working."""
+    program = (
+        "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+        "def longest(pairs):\n    return max(p.b - p.a for p in pairs)\n"
+    )
+    tests = [
+        AssertTest("args", "assert longest([Pair(5, 24), Pair(15, 25)]) == 19"),
+        AssertTest("arith", "assert abs(longest([Pair(1, 2)]) - 1) < 1e-9 and -longest([Pair(0, 3)]) == -3"),
+        AssertTest("genexp", "assert all(longest([Pair(0, k)]) == k for k in range(1, 4))"),
+    ]
+    res = run_one(pool, program, tests)
+    assert statuses(res) == ["pass"] * 3, res.verdicts
 
 
 def test_a_skip_raised_by_the_program_is_not_a_pass(pool):

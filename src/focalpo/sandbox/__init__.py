@@ -48,8 +48,10 @@ What is NOT isolated:
 - memory is limited per process, not per job: a job may start up to 64 processes;
 - assertion and unittest tests are decided inside the job, next to the program; asserts are
   rewritten so that objects of classes the program created cannot fake `==`, ordering, `in` or
-  truth, also inside containers (arithmetic on them, e.g. a `__sub__` returning 0.0 in
-  `abs(f() - x) < 1e-6`, is not covered), and printed text, exit
+  truth, also inside containers and in comparisons nested in the condition, nor decide
+  arithmetic or common converting builtins on them (`abs(f() - x) < 1e-6` with a `__sub__`
+  returning 0.0, `math.isclose` with a lying `__float__`; other builtins and code outside
+  assert statements are not covered, see `focalpo.sandbox.asserts`), and printed text, exit
   codes, `sys.exit`/`os._exit` and killing the parent can never yield a pass, but a program that
   deliberately writes forged frames to its result pipe can fake those verdicts (call and stdio
   tests are immune: their verdicts are computed in the parent); unittest assertions such as

@@ -330,6 +330,14 @@ def _strict_truth(x):
     return x
 
 
+def _strict_value(x):
+    """An operand of arithmetic, or an argument of a converting builtin, in a rewritten assert:
+    a program-defined object there would decide the result with its own dunder methods."""
+    if _foreign(x):
+        raise AssertionError(f"assert computes with an object of the program's class {_type(x).__qualname__}")
+    return x
+
+
 def _compile(source: str, filename: str):
     """Compile untrusted code as a fresh interpreter would: `dont_inherit`, or it would inherit
     this module's `from __future__ import annotations` (annotations would become strings)."""
@@ -532,6 +540,7 @@ class _Runner:
         ns["__focalpo_eq__"] = _strict_eq
         ns["__focalpo_cmp__"] = _strict_cmp
         ns["__focalpo_truth__"] = _strict_truth
+        ns["__focalpo_value__"] = _strict_value
 
         def run():
             if setup:

@@ -5,9 +5,14 @@ chains ...) becomes `__focalpo_cmp__(("<",), [a, b])`, and a bare `assert f(x)` 
 `assert __focalpo_truth__(f(x))`. The helpers live in the job harness (`_job._strict_eq`,
 `_job._strict_cmp`, `_job._strict_truth`): a comparison that involves an instance of a class the
 program created (also inside lists, tuples, sets and dicts) is false, and such an object's truth
-decides nothing. `is` / `is not` are left alone: identity cannot be faked. Runs in the trusted
-parent before the test is sent to the job. Not covered: arithmetic on program objects
-(`abs(f() - 3.0) < 1e-6` with a `__sub__` that returns 0.0).
+decides nothing. `is` / `is not` are left alone: identity cannot be faked. Inside a condition,
+comparisons nested in it (`all(f(x) == y for ...)`) are guarded the same way, and
+the operands of arithmetic (`f() - 3.0`, `-f()`) and the arguments of builtins that turn a value
+into another (`abs`, `float`, `round`, `len`, `str`, `math.isclose` ..., see `CONVERTERS`) go
+through `__focalpo_value__`, which fails the assert on a program object: otherwise its `__sub__`
+returning 0.0 would pass `abs(f() - 3.0) < 1e-6`. Program objects handed to the program's own
+functions (`f(Pair(1, 2)) == 3`) are left alone. Runs in the trusted parent before the test is
+sent to the job. Not covered: builtins outside `CONVERTERS`, and code outside assert statements.
 
 Only the assert conditions are replaced, in place, so every other line keeps its number and its
 text: a traceback of the rewritten code points at the line the test's author wrote (the parent
@@ -22,6 +27,14 @@ from functools import lru_cache
 EQ_HELPER = "__focalpo_eq__"
 CMP_HELPER = "__focalpo_cmp__"
 TRUTH_HELPER = "__focalpo_truth__"
+VALUE_HELPER = "__focalpo_value__"
+# Callables (by name, also as `math.isclose`) whose result a program object's dunder methods
+# would decide: their arguments must be plain values.
+CONVERTERS = frozenset({
+    "abs", "round", "float", "int", "complex", "bool", "str", "repr", "format", "len", "hash",
+    "sum", "min", "max", "sorted", "list", "tuple", "set", "frozenset", "dict", "divmod", "pow",
+    "isclose", "fabs", "floor", "ceil", "trunc", "fsum", "sqrt", "isnan", "isinf", "isfinite",
+})  # fmt: skip
 _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
 
 
@@ -33,7 +46,7 @@ class _Rewriter(ast.NodeTransformer):
     def visit_Assert(self, node: ast.Assert) -> ast.Assert:
         t = node.test
         self.spans.append((t.lineno, t.col_offset, t.end_lineno, t.end_col_offset))
-        node.test = self._rewrite_test(t)
+        node.test = _GuardValues().visit(self._rewrite_test(t))
         self.tests.append(node.test)
         return node
 
@@ -44,18 +57,57 @@ class _Rewriter(ast.NodeTransformer):
         if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
             test.operand = self._rewrite_test(test.operand)
             return test
-        if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
-            call = ast.Call(func=ast.Name(EQ_HELPER, ast.Load()), args=[test.left, test.comparators[0]], keywords=[])
-            if isinstance(test.ops[0], ast.NotEq):
-                return ast.UnaryOp(op=ast.Not(), operand=call)
-            return call
-        if isinstance(test, ast.Compare) and all(type(op) in _OPS for op in test.ops):
-            ops = ast.Tuple([ast.Constant(_OPS[type(op)]) for op in test.ops], ast.Load())
-            operands = ast.List([test.left, *test.comparators], ast.Load())
-            return ast.Call(func=ast.Name(CMP_HELPER, ast.Load()), args=[ops, operands], keywords=[])
         if isinstance(test, ast.Compare):
-            return test  # `is` / `is not`: identity cannot be faked
+            return _strict_compare(test)
         return ast.Call(func=ast.Name(TRUTH_HELPER, ast.Load()), args=[test], keywords=[])
+
+
+def _strict_compare(test: ast.Compare) -> ast.expr:
+    if len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
+        call = ast.Call(func=ast.Name(EQ_HELPER, ast.Load()), args=[test.left, test.comparators[0]], keywords=[])
+        if isinstance(test.ops[0], ast.NotEq):
+            return ast.UnaryOp(op=ast.Not(), operand=call)
+        return call
+    if all(type(op) in _OPS for op in test.ops):
+        ops = ast.Tuple([ast.Constant(_OPS[type(op)]) for op in test.ops], ast.Load())
+        operands = ast.List([test.left, *test.comparators], ast.Load())
+        return ast.Call(func=ast.Name(CMP_HELPER, ast.Load()), args=[ops, operands], keywords=[])
+    return test  # `is` / `is not`: identity cannot be faked
+
+
+def _guard(node: ast.expr) -> ast.expr:
+    if isinstance(node, (ast.Constant, ast.Starred)):
+        return node  # a literal is no program object; *args are left whole
+    return ast.Call(func=ast.Name(VALUE_HELPER, ast.Load()), args=[node], keywords=[])
+
+
+class _GuardValues(ast.NodeTransformer):
+    """Operands of arithmetic and arguments of CONVERTERS must be plain values (see module doc)."""
+
+    def visit_Compare(self, node: ast.Compare) -> ast.expr:
+        # A comparison nested in the condition (`all(f(x) == y for ...)`) is guarded like the
+        # condition's own: the top-level one was already turned into a helper call.
+        self.generic_visit(node)
+        return _strict_compare(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.BinOp:
+        self.generic_visit(node)
+        node.left, node.right = _guard(node.left), _guard(node.right)
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.UnaryOp:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Not):  # `not x` is truth, which the helpers already judge
+            node.operand = _guard(node.operand)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        self.generic_visit(node)
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        if name in CONVERTERS:
+            node.args = [_guard(a) for a in node.args]
+        return node
 
 
 @lru_cache(maxsize=4096)
