@@ -48,9 +48,15 @@ class ScriptedServer:
                     server.in_flight += 1
                     server.peak = max(server.peak, server.in_flight)
                     reply = server.queue.pop(0) if server.queue else None
+                counted = True
                 try:
                     status, headers, payload, delay = reply or (200, {}, server.success(self.path, body), server.delay)
                     time.sleep(delay)
+                    # No longer in flight once the reply is about to go: the client may send its
+                    # next request as soon as it reads this one, before a `finally` here would run.
+                    with server.lock:
+                        server.in_flight -= 1
+                        counted = False
                     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                     self.send_response(status)
                     for k, v in {"Content-Type": "application/json", **headers}.items():
@@ -61,8 +67,9 @@ class ScriptedServer:
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    if counted:
+                        with server.lock:
+                            server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
