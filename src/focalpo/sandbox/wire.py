@@ -234,7 +234,3 @@ class FrameReader:
             return []
         body, self._body = self._body, None
         return [body]
-
-    @property
-    def pending(self) -> int:
-        return len(self._buf) + (self._got if self._body is not None else 0)
