@@ -8,11 +8,12 @@ program created (also inside lists, tuples, sets and dicts) is false, and such a
 decides nothing. `is` / `is not` are left alone: identity cannot be faked. Inside a condition,
 comparisons nested in it (`all(f(x) == y for ...)`) are guarded the same way, and
 the operands of arithmetic (`f() - 3.0`, `-f()`) and the arguments of builtins that turn a value
-into another (`abs`, `float`, `round`, `len`, `str`, `math.isclose` ..., see `CONVERTERS`) go
+into a number or a truth (`abs`, `float`, `round`, `math.isclose` ..., see `CONVERTERS`) go
 through `__focalpo_value__`, which fails the assert on a program object: otherwise its `__sub__`
 returning 0.0 would pass `abs(f() - 3.0) < 1e-6`. Program objects handed to the program's own
 functions (`f(Pair(1, 2)) == 3`) are left alone. Runs in the trusted parent before the test is
-sent to the job. Not covered: builtins outside `CONVERTERS`, and code outside assert statements.
+sent to the job. Not covered: callables outside `CONVERTERS` (a `__len__` or `__str__` that
+lies about the object), and code outside assert statements.
 
 Only the assert conditions are replaced, in place, so every other line keeps its number and its
 text: a traceback of the rewritten code points at the line the test's author wrote (the parent
@@ -28,12 +29,13 @@ EQ_HELPER = "__focalpo_eq__"
 CMP_HELPER = "__focalpo_cmp__"
 TRUTH_HELPER = "__focalpo_truth__"
 VALUE_HELPER = "__focalpo_value__"
-# Callables (by name, also as `math.isclose`) whose result a program object's dunder methods
-# would decide: their arguments must be plain values.
+# Callables (by name, also as `math.isclose`) whose numeric result or truth a program object's
+# dunder methods would decide: their arguments must be plain values. Not `len`, `str` & co.:
+# tests of class-based tasks rightly ask `len(stack) == 2` of the program's own objects. Nor
+# `list`, `sorted` & co.: what they build still holds the program's objects, which `==` refuses.
 CONVERTERS = frozenset({
-    "abs", "round", "float", "int", "complex", "bool", "str", "repr", "format", "len", "hash",
-    "sum", "min", "max", "sorted", "list", "tuple", "set", "frozenset", "dict", "divmod", "pow",
-    "isclose", "fabs", "floor", "ceil", "trunc", "fsum", "sqrt", "isnan", "isinf", "isfinite",
+    "abs", "round", "float", "int", "complex", "bool", "divmod", "pow", "sum", "min", "max",
+    "isclose", "fabs", "floor", "ceil", "trunc", "sqrt", "isnan", "isinf", "isfinite",
 })  # fmt: skip
 _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
 
