@@ -89,6 +89,8 @@ def fenced_blocks(text: str) -> list[FencedBlock]:
     A python(-ish) block that does not parse is extended to a later closing fence when that makes
     it parse: the first "```" was then inside a string of the code (e.g. a docstring with markdown).
     """
+    if "```" not in text and "~~~" not in text:
+        return []  # no fence can open: most samples (18 -> 3 us each on p2's 1,640)
     lines = _normalise_newlines(text).split("\n")
     blocks: list[FencedBlock] = []
     i = 0
