@@ -189,6 +189,40 @@ def test_splits_keep_only_the_asked_test_splits(humaneval_plus, humaneval):
         load_humaneval_plus(HEP, splits=["extra"])
 
 
+def test_a_split_left_out_is_parsed_once_then_read_from_the_rows_cache(tmp_path, monkeypatch):
+    """A base-only load parses the whole file once and caches the rows without `plus_input`
+    (keyed by the file's hash); later base-only loads read the cache, not the file. Errors still
+    name the original file and line; a corrupt or unwritable cache only costs the parse."""
+    import focalpo.problems.rows as rows_mod
+
+    monkeypatch.setenv("FOCALPO_CACHE", str(tmp_path / "cache"))
+    row = {"task_id": "T/0", "prompt": "def f(x):\n", "entry_point": "f", "canonical_solution": "    return x\n",
+           "test": "", "contract": "", "atol": 0, "base_input": [[1], [2]], "plus_input": [[3]] * 1000}  # fmt: skip
+    bad = {**row, "task_id": "T/1", "entry_point": 7}
+    data = tmp_path / "he.jsonl"
+    data.write_text(json.dumps(row) + "\n\n" + json.dumps(bad) + "\n")
+    with pytest.raises(ProblemFormatError, match=r"he\.jsonl:3: field 'entry_point'"):
+        load_humaneval_plus(data, splits=["base"])
+    (cache,) = (tmp_path / "cache" / "rows").iterdir()
+    assert "plus_input" not in cache.read_text() and "base_input" in cache.read_text()
+    calls = []
+    real = rows_mod.iter_jsonl
+    monkeypatch.setattr(rows_mod, "iter_jsonl", lambda p: calls.append(p) or real(p))
+    with pytest.raises(ProblemFormatError, match=r"he\.jsonl:3: field 'entry_point'"):  # from the cache
+        load_humaneval_plus(data, splits=["base"])
+    assert calls == []
+    data.write_text(json.dumps(row) + "\n")  # another file (hash): parsed again
+    (p,) = load_humaneval_plus(data, splits=["base"])
+    assert [t.args for t in p.tests["base"]] == [(1,), (2,)] and list(p.tests) == ["base"] and len(calls) == 1
+    for cache in (tmp_path / "cache" / "rows").iterdir():
+        cache.write_text("[not json")
+    assert load_humaneval_plus(data, splits=["base"]) == [p] and len(calls) == 2  # rebuilt
+    assert load_humaneval_plus(data, splits=["base"]) == [p] and len(calls) == 2
+    assert len(load_humaneval_plus(data)[0].tests["plus"]) == 1000  # both splits: the file itself
+    monkeypatch.setenv("FOCALPO_CACHE", str(data))  # a file, not a folder: nothing can be cached
+    assert load_humaneval_plus(data, splits=["base"]) == [p]
+
+
 @needs_data
 def test_humaneval_plus_find_zero_is_the_only_poly_root(humaneval_plus):
     oracles = {(tid, t.oracle) for tid, p in humaneval_plus.items() for t in p.call_tests() if t.oracle}

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from focalpo.atomic import atomic_path, atomic_write_bytes
 from focalpo.problems import Problem, dataset_hash
+from focalpo.problems.rows import cache_root
 from focalpo.sandbox.oracles import GROUND_TRUTH_TRANSFORMS, judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
 from focalpo.sandbox.wire import Opaque, Pickled, safe_loads
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
     from focalpo.sandbox import ExecPool
 
 GT_VERSION = "gt4"  # bump when loaders change how inputs are built, how jobs pickle outputs, or the cache layout
-CACHE_ENV = "FOCALPO_CACHE"
 # Reference runs get generous limits: their measured time becomes the candidates' limit.
 REFERENCE_LIMITS = Limits(test_time=60.0, load_time=60.0)
 BLOB_BYTES = 1 << 16  # expected outputs this big are cached in the side file (see save_cache)
@@ -75,9 +75,7 @@ class RefFailure:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "focalpo"
-    return base / "groundtruth"
+    return cache_root() / "groundtruth"
 
 
 def cache_file(dataset_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None, split: str = "base") -> Path:

@@ -17,7 +17,7 @@ import os
 from typing import Callable, Sequence
 
 from focalpo.problems.mbpp_inputs import HUMANEVAL_ORACLES, MBPP_ORACLES, deserialize_mbpp_input
-from focalpo.problems.rows import Row, iter_jsonl
+from focalpo.problems.rows import Row, iter_jsonl, rows_without
 from focalpo.problems.types import Problem
 from focalpo.sandbox.types import NO_EXPECTED, CallTest
 
@@ -29,13 +29,20 @@ def load_humaneval_plus(path: str | os.PathLike, splits: Sequence[str] = SPLITS)
     """All problems of a HumanEval+ JSONL file, in file order, with the test `splits` asked for
     (HumanEval+ has 125k plus tests: a base-only evaluation need not build them)."""
     keep = _check_splits(splits)
-    return [_problem(row, HUMANEVAL_ORACLES, _plain_args, ("test",), keep) for row in iter_jsonl(path)]
+    return [_problem(row, HUMANEVAL_ORACLES, _plain_args, ("test",), keep) for row in _rows(path, keep)]
 
 
 def load_mbpp_plus(path: str | os.PathLike, splits: Sequence[str] = SPLITS) -> list[Problem]:
     """All problems of an MBPP+ JSONL file, in file order, with the test `splits` asked for."""
     keep = _check_splits(splits)
-    return [_problem(row, MBPP_ORACLES, deserialize_mbpp_input, ("assertion",), keep) for row in iter_jsonl(path)]
+    return [_problem(row, MBPP_ORACLES, deserialize_mbpp_input, ("assertion",), keep) for row in _rows(path, keep)]
+
+
+def _rows(path: str | os.PathLike, keep: tuple[str, ...]):
+    """The file's rows; without the input lists of splits not asked for, which are most of the
+    parsing (HumanEval+'s plus inputs), from a cache after the first such load."""
+    drop = tuple(f"{s}_input" for s in SPLITS if s not in keep)
+    return rows_without(path, drop) if drop else iter_jsonl(path)
 
 
 def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:

@@ -6,6 +6,7 @@ reads `path:line: field 'x': what is wrong`, so a user can open the file at the 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -65,12 +66,59 @@ def _parse_line(path: Path, lineno: int, line: str) -> dict:
 
 
 def dataset_hash(path: str | os.PathLike) -> str:
-    """sha256 (hex) of the file's bytes, as stored (a .gz file is hashed compressed)."""
+    """sha256 (hex) of the file's bytes, as stored (a .gz file is hashed compressed); remembered
+    per (path, size, mtime), since a run asks for it once per cache file it opens."""
+    st = os.stat(path)
+    return _hash(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _hash(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+CACHE_ENV = "FOCALPO_CACHE"
+ROWS_VERSION = "rows1"  # bump when what `rows_without` stores changes
+
+
+def cache_root() -> Path:
+    """`$FOCALPO_CACHE`, else `~/.cache/focalpo`: where focalpo keeps what it can recompute."""
+    root = os.environ.get(CACHE_ENV)
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "focalpo"
+
+
+def rows_without(path: str | os.PathLike, drop: tuple[str, ...]) -> Iterator[Row]:
+    """`iter_jsonl(path)` with the fields `drop` removed, served from a cache after the first run.
+
+    A base-only HumanEval+ run needs none of `plus_input`, yet parsing it is most of the file's
+    load time. The first call parses the whole file as `iter_jsonl` does (so its errors are the
+    same) and stores the remaining fields with their line numbers in
+    `<cache root>/rows/<sha256 of the file>-<fields>-<version>.json`; later calls read that
+    (plain JSON) instead. Rows keep the original path and line for error messages. A cache that
+    cannot be read is rebuilt; one that cannot be written is skipped.
+    """
+    from focalpo.atomic import atomic_write_bytes
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such file")
+    cache = cache_root() / "rows" / f"{dataset_hash(p)}-{'+'.join(sorted(drop))}-{ROWS_VERSION}.json"
+    try:
+        stored = json.loads(cache.read_bytes())
+        if isinstance(stored, list) and all(isinstance(r, list) and len(r) == 2 and isinstance(r[0], int) and isinstance(r[1], dict) for r in stored):
+            return iter([Row(p, line, data) for line, data in stored])
+    except (OSError, ValueError):
+        pass
+    rows = [Row(r.path, r.line, {k: v for k, v in r.data.items() if k not in drop}) for r in iter_jsonl(p)]
+    try:
+        atomic_write_bytes(cache, json.dumps([[r.line, r.data] for r in rows]).encode())
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only home, say: the next run parses the file again
+    return iter(rows)
 
 
 class Row:

@@ -17,17 +17,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
 
 from focalpo.atomic import atomic_path
+from focalpo.problems.rows import cache_root
 from focalpo.train.collate import REF_KEYS
 from focalpo.train.losses import token_logps, weighted_logps
 
-CACHE_ENV = "FOCALPO_CACHE"
 CACHE_VERSION = "ref1"  # bump when the numbers written change meaning
 
 
@@ -113,8 +112,7 @@ def reference_cache_key(model_hash: str, examples: Sequence[dict], settings: dic
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get(CACHE_ENV)
-    return (Path(root) if root else Path.home() / ".cache" / "focalpo") / "ref_logps"
+    return cache_root() / "ref_logps"
 
 
 # --------------------------------------------------------------------------------------------------
