@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from focalpo.atomic import atomic_write_bytes
+
 _MISSING = object()
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -101,8 +103,6 @@ def rows_without(path: str | os.PathLike, drop: tuple[str, ...]) -> Iterator[Row
     (plain JSON) instead. Rows keep the original path and line for error messages. A cache that
     cannot be read is rebuilt; one that cannot be written is skipped.
     """
-    from focalpo.atomic import atomic_write_bytes
-
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such file")
