@@ -6,7 +6,7 @@ ended within a bound derived from its limits, that no process of the job exists 
 need root (PID/network/mount namespaces, the per-slot uid) are skipped, with the reason, when
 `ExecPool.isolation` says they are not in force.
 
-Known holes are strict xfails whose reason starts with "BUG:"; see also test_formats.py.
+A known hole would be a strict xfail whose reason starts with "BUG:"; there is none at present.
 
 Run: .venv/bin/python -m pytest tests/sandbox/test_hostile.py -q
 """
@@ -324,6 +324,13 @@ ASSERT_BYPASSES = {
     "membership": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "assert f() in [3, 4]"),
     # _strict_eq trusts type(x).__module__, which a class can set
     "module_spoof": (ALWAYS_EQUAL.replace(":\n", ":\n    __module__ = 'builtins'\n", 1) + "def f():\n    return AlwaysEqual()", "assert f() == 3"),
+    # ... a library module's name: the module's file is the library's, but it does not hold the class
+    "library_spoof": (
+        "import json\n" + ALWAYS_EQUAL.replace(":\n", ":\n    __module__ = 'json'\n", 1) + "def f():\n    return AlwaysEqual()",
+        "assert f() == 3",
+    ),
+    # a library object that equals anything
+    "mock_any": ("from unittest.mock import ANY\ndef f():\n    return ANY", "assert f() == 3"),
     # _strict_eq looks up the builtin `type` at call time
     "builtins_type": (
         ALWAYS_EQUAL + "import builtins\n_type = type\nbuiltins.type = lambda *a: int if len(a) == 1 else _type(*a)\ndef f():\n    return AlwaysEqual()",
@@ -352,15 +359,17 @@ def test_assert_rewrite_bypasses(pool, bypass):
 
 def test_honest_asserts_still_pass_after_rewriting(pool):
     program = (
-        "import numpy as np\nfrom collections import Counter\n"
+        "import numpy as np\nfrom collections import Counter\nimport ipaddress\n"  # ipaddress: first imported here
         "def f():\n    return [1, (2, 'x'), {'k': {3}}]\n"
         "def g():\n    return np.int64(3)\n"
         "def h():\n    return Counter('aab')\n"
+        "def ip():\n    return ipaddress.ip_address('10.0.0.1')\n"
     )
     code = (
         "assert f() == [1, (2, 'x'), {'k': {3}}]\nassert f() != [1]\nassert 0 < g() <= 3\n"
         "assert 'x' in f()[1]\nassert 5 not in f()\nassert g() == 3\nassert h() == {'a': 2, 'b': 1}\n"
-        "assert f() is not None\nassert f()\nassert not []"
+        "assert f() is not None\nassert f()\nassert not []\n"
+        "assert ip() == ipaddress.ip_address('10.0.0.1') < ipaddress.ip_address('10.0.0.2')\nassert [ip()] != [ip().reverse_pointer]"
     )
     res = run_one(pool, program, [AssertTest("t", code)])
     assert statuses(res) == ["pass"], res.verdicts
@@ -422,23 +431,101 @@ def test_a_skip_raised_by_the_program_is_not_a_pass(pool):
     assert statuses(res) == ["exception"] and res.verdicts[0].message == "SkipTest: no"
 
 
+LIAR = (
+    "class Liar:\n"
+    "    def __sub__(self, other):\n        return 0.0\n"
+    "    __rsub__ = __sub__\n"
+    "    def __eq__(self, other):\n        return True\n"
+    "    __gt__ = __lt__ = __ge__ = __le__ = __eq__\n"
+    "    def __bool__(self):\n        return True\n"
+    "    __hash__ = object.__hash__\n"
+)
+PATCH_ASSERT = "unittest.TestCase.assertEqual = lambda self, *a, **k: None"
 UNITTEST_BYPASSES = {
-    # assertEqual uses the program object's __eq__
-    "always_equal": ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()",
-    # the program patches the (shared, preloaded) unittest module before the test module runs
-    "patched_assert": "import unittest\nunittest.TestCase.assertEqual = lambda self, *a, **k: None\ndef f():\n    return 0",
+    # (program, body of the test method): each must fail
+    # assertEqual & co. would use the program object's __eq__ / ordering / truth
+    "always_equal": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "self.assertEqual(f(), 3)"),
+    "reversed": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "self.assertEqual(3, f())"),
+    "alias": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "self.assertEquals(f(), 3)"),
+    "in_a_list": (ALWAYS_EQUAL + "def f():\n    return [1, AlwaysEqual()]", "self.assertListEqual(f(), [1, 2])"),
+    "in_a_dict": (ALWAYS_EQUAL + "def f():\n    return {'a': AlwaysEqual()}", "self.assertDictEqual(f(), {'a': 2})"),
+    "count_equal": (  # unhashable: unittest falls back to `==`
+        ALWAYS_EQUAL.replace("object.__hash__", "None") + "def f():\n    return [AlwaysEqual(), AlwaysEqual()]",
+        "self.assertCountEqual(f(), [1, 2])",
+    ),
+    "not_equal": ("class Other:\n    __ne__ = lambda self, other: True\ndef f():\n    return Other()", "self.assertNotEqual(f(), 0)"),
+    "membership": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "self.assertIn(f(), [3, 4])"),
+    "almost_equal": (LIAR + "def f():\n    return Liar()", "self.assertAlmostEqual(f(), 3.0)"),
+    "ordering": (LIAR + "def f():\n    return Liar()", "self.assertGreater(f(), 10)"),
+    "truth": (LIAR + "def f():\n    return Liar()", "self.assertTrue(f())"),
+    # comparisons and arithmetic inside the arguments are guarded like an assert's condition
+    "compare_in_argument": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "self.assertTrue(f() == 3)"),
+    "arithmetic_in_argument": (LIAR + "def f():\n    return Liar()", "self.assertLess(abs(f() - 3.0), 1e-6)"),
+    "plain_assert": (ALWAYS_EQUAL + "def f():\n    return AlwaysEqual()", "assert f() == 3"),
+    # a library object that equals anything
+    "mock_any": ("from unittest.mock import ANY\ndef f():\n    return ANY", "self.assertEqual(f(), 3)"),
+    # the program patches the (shared, preloaded) unittest module: before the test module runs,
+    # during the test, or by replacing the module itself or the harness's result class
+    "patched_assert": (f"import unittest\n{PATCH_ASSERT}\ndef f():\n    return 0", "self.assertEqual(f(), 3)"),
+    "patched_during_test": (f"import unittest\ndef f():\n    {PATCH_ASSERT}\n    return 0", "x = f()\nself.assertEqual(x, 3)"),
+    "patched_result": (
+        "import unittest\ndef f():\n    for c in unittest.TestResult.__subclasses__():\n"
+        "        c.addFailure = c.addError = lambda *a, **k: None\n    return 0",
+        "x = f()\nself.assertEqual(x, 3)",
+    ),
+    "replaced_module": (
+        "import sys, unittest\nclass Case(unittest.TestCase):\n    def assertEqual(self, *a, **k):\n        pass\n"
+        "fake = type(sys)('unittest')\nfake.__dict__.update(unittest.__dict__)\nfake.TestCase = Case\n"
+        "sys.modules['unittest'] = fake\ndef f():\n    return 0",
+        "self.assertEqual(f(), 3)",
+    ),
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unittest verdicts are decided next to the program (_job.py _Runner._unittest): "
-    "assertEqual is neither rewritten nor protected from a program that patches unittest",
-)
+def unittest_module(body: str, head: str = "") -> str:
+    body = "\n".join("        " + line for line in body.splitlines())
+    return f"import unittest\n{head}class T(unittest.TestCase):\n    def test_it(self):\n{body}\n"
+
+
 @pytest.mark.parametrize("bypass", sorted(UNITTEST_BYPASSES))
 def test_unittest_bypasses(pool, bypass):
-    module = "import unittest\nclass T(unittest.TestCase):\n    def test_it(self):\n        self.assertEqual(f(), 3)\n"
-    run_hostile(pool, UNITTEST_BYPASSES[bypass], [UnittestTest("t", module, "T.test_it")])
+    program, body = UNITTEST_BYPASSES[bypass]
+    res = run_hostile(pool, program, [UnittestTest("t", unittest_module(body), "T.test_it")])
+    assert statuses(res) in (["wrong_answer"], ["exception"]), res.verdicts
+    if bypass.startswith(("patched", "replaced")):
+        assert res.verdicts[0].message.startswith("the program changed unittest"), res.verdicts[0].message
+
+
+def test_honest_unittest_tests_still_pass(pool):
+    """What the guards must leave alone: mocks the test hands the program and gets back, mock
+    call lists, the test module's own classes and settings, values of library classes first
+    created during the job (pandas, pyplot's containers), and program objects compared to
+    themselves or used as arguments."""
+    program = (
+        "import pandas as pd\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "class Node:\n    def __init__(self, v):\n        self.v = v\n"
+        "def use(m):\n    m('x')\n    return m.return_value\n"
+        "def frame():\n    return pd.DataFrame({'a': [1, 2]})\n"
+        "def bars():\n    fig, ax = plt.subplots()\n    return ax.bar(['a', 'b'], [1, 2])\n"
+        "def same(x):\n    return x\n"
+        "def total(nodes):\n    return sum(n.v for n in nodes)\n"
+    )
+    head = (
+        "from unittest.mock import MagicMock, call\nimport pandas as pd\nunittest.TestCase.maxDiff = None\n"
+        "class Point:\n    def __init__(self, x):\n        self.x = x\n"
+        "    def __eq__(self, other):\n        return isinstance(other, Point) and other.x == self.x\n"
+    )
+    body = (
+        "m = MagicMock()\nself.assertEqual(use(m), m.return_value)\nself.assertEqual(m.call_args_list, [call('x')])\n"
+        "self.assertEqual(Point(1), Point(1))\nself.assertNotEqual(Point(1), Point(2))\n"
+        "pd.testing.assert_frame_equal(frame(), pd.DataFrame({'a': [1, 2]}))\nself.assertEqual(frame().shape, (2, 1))\n"
+        "self.assertTrue((frame()['a'] > 0).all())\nself.assertTrue(bars())\nself.assertEqual(len(bars()), 2)\n"
+        "n = Node(3)\nself.assertIs(same(n), n)\nself.assertEqual(same(n), n)\nself.assertIn(n, [same(n)])\n"
+        "self.assertEqual(total([Node(1), Node(2)]), 3)\nself.assertAlmostEqual(total([Node(1)]) / 2, 0.5)\n"
+        "self.assertCountEqual([n, 1], [1, same(n)])\nassert total([Node(4)]) == 4"
+    )
+    res = run_one(pool, program, [UnittestTest("t", unittest_module(body, head), "T.test_it", time_limit=30.0)])
+    assert statuses(res) == ["pass"], res.verdicts
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,19 +1,27 @@
 """Rewrite assertion tests so that objects defined by the program cannot fake a pass.
 
-`assert f(x) == 3` becomes `assert __focalpo_eq__(f(x), 3)`, any other comparison (`<`, `in`,
-chains ...) becomes `__focalpo_cmp__(("<",), [a, b])`, and a bare `assert f(x)` becomes
+`assert f(x) == 3` becomes `assert __focalpo_eq__(f(x), 3)`, any other comparison (`!=`, `<`,
+`in`, chains ...) becomes `__focalpo_cmp__(("<",), [a, b])`, and a bare `assert f(x)` becomes
 `assert __focalpo_truth__(f(x))`. The helpers live in the job harness (`_job._strict_eq`,
-`_job._strict_cmp`, `_job._strict_truth`): a comparison that involves an instance of a class the
-program created (also inside lists, tuples, sets and dicts) is false, and such an object's truth
-decides nothing. `is` / `is not` are left alone: identity cannot be faked. Inside a condition,
-comparisons nested in it (`all(f(x) == y for ...)`) are guarded the same way, and
-the operands of arithmetic (`f() - 3.0`, `-f()`) and the arguments of builtins that turn a value
-into a number or a truth (`abs`, `float`, `round`, `math.isclose` ..., see `CONVERTERS`) go
-through `__focalpo_value__`, which fails the assert on a program object: otherwise its `__sub__`
-returning 0.0 would pass `abs(f() - 3.0) < 1e-6`. Program objects handed to the program's own
-functions (`f(Pair(1, 2)) == 3`) are left alone. Runs in the trusted parent before the test is
-sent to the job. Not covered: callables outside `CONVERTERS` (a `__len__` or `__str__` that
-lies about the object), and code outside assert statements.
+`_job._strict_cmp`, `_job._strict_truth`): a comparison that an instance of a class the program
+created would decide (also inside lists, tuples, sets and dicts) fails the assert, and so does
+asking such an object for its truth. An object compared with itself is no such case, nor is
+one that `in` finds by identity. Classes of libraries imported during the job are not the
+program's (`_job._library_class`). `is` / `is not` are left alone: identity cannot be faked.
+Inside a condition, comparisons nested in it (`all(f(x) == y for ...)`) are guarded the same
+way, and the operands of arithmetic (`f() - 3.0`, `-f()`) and the arguments of builtins that turn
+a value into a number or a truth (`abs`, `float`, `round`, `math.isclose` ..., see `CONVERTERS`)
+go through `__focalpo_value__`, which fails the assert on a program object: otherwise its
+`__sub__` returning 0.0 would pass `abs(f() - 3.0) < 1e-6`. Program objects handed to the
+program's own functions (`f(Pair(1, 2)) == 3`) are left alone. Runs in the trusted parent before
+the test is sent to the job. Not covered: callables outside `CONVERTERS` (a `__len__` or
+`__str__` that lies about the object), methods called on program objects (`f().equals(x)`), and
+code outside assert statements.
+
+unittest modules (`rewrite_unittest`) get the same treatment for their assert statements and
+for the arguments of their assertion calls (`self.assertTrue(f() == 3)`); the comparing
+assertions themselves (`assertEqual`, `assertIn`, `assertAlmostEqual` ...) are guarded in the
+job (`_job.guard_unittest`), which also refuses a verdict when the program changed unittest.
 
 Only the assert conditions are replaced, in place, so every other line keeps its number and its
 text: a traceback of the rewritten code points at the line the test's author wrote (the parent
@@ -65,11 +73,8 @@ class _Rewriter(ast.NodeTransformer):
 
 
 def _strict_compare(test: ast.Compare) -> ast.expr:
-    if len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.NotEq)):
-        call = ast.Call(func=ast.Name(EQ_HELPER, ast.Load()), args=[test.left, test.comparators[0]], keywords=[])
-        if isinstance(test.ops[0], ast.NotEq):
-            return ast.UnaryOp(op=ast.Not(), operand=call)
-        return call
+    if len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq):
+        return ast.Call(func=ast.Name(EQ_HELPER, ast.Load()), args=[test.left, test.comparators[0]], keywords=[])
     if all(type(op) in _OPS for op in test.ops):
         ops = ast.Tuple([ast.Constant(_OPS[type(op)]) for op in test.ops], ast.Load())
         operands = ast.List([test.left, *test.comparators], ast.Load())
@@ -112,20 +117,43 @@ class _GuardValues(ast.NodeTransformer):
         return node
 
 
-@lru_cache(maxsize=4096)
-def rewrite_asserts(code: str) -> str:
-    """The same test code with guarded `==`/truth checks in every assert; unparsable code is
-    returned unchanged (it will fail as a SyntaxError inside the job, where it belongs).
+class _UnittestRewriter(_Rewriter):
+    """Also guards the comparisons, arithmetic and converters inside the arguments of unittest
+    assertion calls (`self.assertTrue(f(x) == 3)`) as in an assert's condition. The arguments
+    themselves are compared in the job: `assertEqual(a, b)` & co. refuse program objects there
+    (`_job.guard_unittest`)."""
 
-    Line numbers are kept: each assert condition is replaced by its rewritten form in parentheses,
-    padded with the newlines it spanned. The result must parse to exactly the rewritten tree;
-    if it ever does not, the whole rewritten tree is unparsed instead (lines may then move).
-    """
+    def visit_Call(self, node: ast.Call) -> ast.Call:
+        f = node.func
+        if not (isinstance(f, ast.Attribute) and (f.attr.startswith("assert") or f.attr.startswith("fail"))):
+            self.generic_visit(node)
+            return node
+        self.visit(f)
+        slots = [(node.args, i) for i in range(len(node.args))] + [(k, "value") for k in node.keywords]
+        for owner, key in slots:
+            arg = owner[key] if isinstance(owner, list) else owner.value
+            if isinstance(arg, ast.Starred) or (isinstance(owner, ast.keyword) and owner.arg is None):
+                self.visit(arg)  # *args / **kwargs: left whole
+                continue
+            before = ast.dump(arg)
+            span = (arg.lineno, arg.col_offset, arg.end_lineno, arg.end_col_offset)
+            guarded = _GuardValues().visit(arg)
+            if ast.dump(guarded) != before:
+                self.spans.append(span)
+                self.tests.append(guarded)
+                if isinstance(owner, list):
+                    owner[key] = guarded
+                else:
+                    owner.value = guarded
+            # arguments are not searched for further assertion calls: their spans would overlap
+        return node
+
+
+def _rewrite(code: str, rewriter) -> str:
     try:
         tree = ast.parse(code)
     except SyntaxError:
         return code
-    rewriter = _Rewriter()
     tree = rewriter.visit(tree)
     if not rewriter.spans:
         return code
@@ -136,6 +164,26 @@ def rewrite_asserts(code: str) -> str:
     except (SyntaxError, ValueError, TypeError):  # UnicodeError is a ValueError
         pass
     return ast.unparse(tree)
+
+
+@lru_cache(maxsize=1024)
+def rewrite_unittest(code: str) -> str:
+    """A unittest module with its assert statements rewritten as by `rewrite_asserts`, and the
+    comparisons, arithmetic and converters inside the arguments of its assertion calls guarded
+    the same way (`self.assertTrue(f(x) == 3)`, `self.assertLess(abs(f() - 1.5), 1e-6)`)."""
+    return _rewrite(code, _UnittestRewriter())
+
+
+@lru_cache(maxsize=4096)
+def rewrite_asserts(code: str) -> str:
+    """The same test code with guarded `==`/truth checks in every assert; unparsable code is
+    returned unchanged (it will fail as a SyntaxError inside the job, where it belongs).
+
+    Line numbers are kept: each assert condition is replaced by its rewritten form in parentheses,
+    padded with the newlines it spanned. The result must parse to exactly the rewritten tree;
+    if it ever does not, the whole rewritten tree is unparsed instead (lines may then move).
+    """
+    return _rewrite(code, _Rewriter())
 
 
 def _splice(code: str, spans: list[tuple], texts: list[str]) -> str:

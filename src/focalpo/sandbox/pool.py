@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from focalpo.sandbox._channel import recv_msg, send_msg
-from focalpo.sandbox.asserts import rewrite_asserts
+from focalpo.sandbox.asserts import rewrite_asserts, rewrite_unittest
 from focalpo.sandbox.feedback import CoverageLines, format_traceback, parse_traceback
 from focalpo.sandbox.jobfiles import PROGRAM_MODULE, check_job_layout
 from focalpo.sandbox.oracles import judge_call
@@ -103,7 +103,7 @@ def _job_side(test: TestCase) -> tuple:
     if isinstance(test, StdioTest):
         return ("stdio", test.stdin)
     if isinstance(test, UnittestTest):
-        return ("unittest", test.module, test.method)
+        return ("unittest", rewrite_unittest(test.module), test.method)
     raise TypeError(f"not a test case: {type(test).__name__}")
 
 

@@ -146,6 +146,7 @@ def main(argv: list[str]) -> None:
 def _settle() -> None:
     """After (pre)loading modules, before forking jobs."""
     _job.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
+    _job.watch_unittest()  # unittest as the jobs must find it
     # Jobs are forks: keep the cycle collector from touching (and so copying) every inherited
     # object's page in each of them.
     gc.collect()
