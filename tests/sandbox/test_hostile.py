@@ -369,7 +369,8 @@ def test_honest_asserts_still_pass_after_rewriting(pool):
         "assert f() == [1, (2, 'x'), {'k': {3}}]\nassert f() != [1]\nassert 0 < g() <= 3\n"
         "assert 'x' in f()[1]\nassert 5 not in f()\nassert g() == 3\nassert h() == {'a': 2, 'b': 1}\n"
         "assert f() is not None\nassert f()\nassert not []\n"
-        "assert ip() == ipaddress.ip_address('10.0.0.1') < ipaddress.ip_address('10.0.0.2')\nassert [ip()] != [ip().reverse_pointer]"
+        "assert ip() == ipaddress.ip_address('10.0.0.1') < ipaddress.ip_address('10.0.0.2')\nassert [ip()] != [ip().reverse_pointer]\n"
+        "assert (np.array([1, 2]) > 0).all()"  # a nested comparison keeps its value: an array, not its truth
     )
     res = run_one(pool, program, [AssertTest("t", code)])
     assert statuses(res) == ["pass"], res.verdicts
