@@ -4,19 +4,21 @@
 
 Samples are evalplus-format JSONL (`task_id` + `solution` or `completion`). Each sample runs in the
 sandbox against the problem's base tests and, separately, its plus tests (as evalplus does, so
-`base_status` and `plus_status` are independent); by default a run stops at its first failing
-test (evalplus's fast check), `details=True` runs every test. Expected outputs of HumanEval+/MBPP+
+`base_status` and `plus_status` are independent); by default each stops at its first failing
+test (evalplus's fast check), `details=True` runs every test. Light base and plus lists share one
+job as two fail-fast segments (a failure in the base tests does not stop the plus tests). Expected outputs of HumanEval+/MBPP+
 come from `focalpo.groundtruth` (computed once, cached on disk).
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -132,17 +134,27 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         timings["ground_truth"] = time.perf_counter() - t1
 
         jobs: list[Job] = []
-        owners: list[tuple[int, str]] = []  # (sample number, split) of each job
+        owners: list[tuple[int, tuple[str, ...]]] = []  # (sample number, splits) of each job
         for n, (s, program) in enumerate(samples):
             problem = by_id[s["task_id"]]
             splits = ["base"] if cfg.base_only else list(problem.tests)
             ref = problem.meta.get("ref_seconds", {})
+            libs = problem.meta.get("libs", ())
+            chunked = {split: split_by_cost(problem.tests[split], ref) for split in splits}
+            whole = [c[0] for c in chunked.values() if len(c) == 1 and c[0][0]]  # (tests, cost) of unsplit lists
+            if len(splits) > 1 and len(whole) == len(splits) and sum(cost for _, cost in whole) <= CHUNK_SECONDS:
+                # Light splits share one job, each its own fail-fast segment (see Job.segments).
+                starts = list(itertools.accumulate(len(tests) for tests, _ in whole))[:-1]
+                tests = [t for part, _ in whole for t in part]
+                jobs.append(Job(program, tests, cost=sum(cost for _, cost in whole), segments=starts, imports=libs))
+                owners.append((n, tuple(splits)))
+                continue
             for split in splits:
-                chunks = split_by_cost(problem.tests[split], ref)
+                chunks = chunked[split]
                 group = (n, split) if len(chunks) > 1 else None  # fail-fast across the chunks
                 for chunk, cost in chunks:
-                    jobs.append(Job(program, chunk, cost=cost, group=group, imports=problem.meta.get("libs", ())))
-                    owners.append((n, split))
+                    jobs.append(Job(program, chunk, cost=cost, group=group, imports=libs))
+                    owners.append((n, (split,)))
         t2 = time.perf_counter()
         gc.freeze()  # the loaded data: collections while the jobs run skip it
         gc.enable()
@@ -154,8 +166,10 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         isolation = pool.isolation
 
     merged: dict[tuple[int, str], list[ExecResult]] = {}
-    for owner, r in zip(owners, results):
-        merged.setdefault(owner, []).append(r)
+    for (n, splits), r in zip(owners, results):
+        parts = split_result(r, [len(by_id[samples[n][0]["task_id"]].tests[split]) for split in splits])
+        for split, part in zip(splits, parts):
+            merged.setdefault((n, split), []).append(part)
     per_sample = {key: merge_results(rs) for key, rs in merged.items()}
     records = [
         _record(s["task_id"], index, program, per_sample[(n, "base")], per_sample.get((n, "plus")))
@@ -221,6 +235,15 @@ def split_by_cost(tests: Sequence, ref_seconds: dict[str, float], target: float 
     if cur or not chunks:
         chunks.append((cur, acc))
     return chunks
+
+
+def split_result(result: ExecResult, sizes: Sequence[int]) -> list[ExecResult]:
+    """The results of consecutive test lists of these sizes that ran as one job's segments.
+    Each part keeps the job's load error and output (they cannot be told apart)."""
+    if len(sizes) == 1:
+        return [result]
+    bounds = [0, *itertools.accumulate(sizes)]
+    return [replace(result, verdicts=result.verdicts[a:b]) for a, b in zip(bounds, bounds[1:])]
 
 
 def merge_results(parts: Sequence[ExecResult]) -> ExecResult:

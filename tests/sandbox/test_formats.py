@@ -724,6 +724,37 @@ def test_jobs_of_a_failed_group_are_skipped_under_fail_fast(pool, fail_fast):
     assert merged.status == "wrong_answer"  # a test that ran and failed outranks one not run
 
 
+@pytest.mark.parametrize("failure", ["wrong", "assert", "timeout", "crash"])
+def test_segments_under_fail_fast_stop_only_their_own_part(pool, failure):
+    """Job.segments: base and plus tests in one job. A failure (judged in the parent or in the
+    job, a hard timeout, a crash) ends its segment; the next segment still runs, in a new process."""
+    program = (
+        "import os, time\n"
+        "def f(x):\n"
+        "    if x == 'wrong':\n        return -1\n"
+        "    if x == 'timeout':\n        while True:\n            pass\n"
+        "    if x == 'crash':\n        os._exit(3)\n"
+        "    return x\n"
+    )
+    bad = AssertTest("b1", "assert f(0) == 1") if failure == "assert" else CallTest("b1", "f", (failure,), expected=failure, time_limit=0.3)
+    tests = [
+        CallTest("b0", "f", (1,), expected=1), bad, CallTest("b2", "f", (2,), expected=2),
+        CallTest("p0", "f", (3,), expected=3), CallTest("p1", "f", ("wrong",), expected=0), CallTest("p2", "f", (4,), expected=4),
+        CallTest("q0", "f", (5,), expected=5),
+    ]  # fmt: skip
+    first = {"wrong": "wrong_answer", "assert": "wrong_answer", "timeout": "timeout", "crash": "crashed"}[failure]
+    res = pool.map([Job(program, tests, replace(FAST, fail_fast=True), segments=[3, 6])])[0]
+    assert statuses(res) == ["pass", first, "not_run", "pass", "wrong_answer", "not_run", "pass"], res.verdicts
+    res = pool.map([Job(program, tests, replace(FAST, fail_fast=False), segments=[3, 6])])[0]
+    assert statuses(res) == ["pass", first, "pass", "pass", "wrong_answer", "pass", "pass"], res.verdicts
+
+
+def test_a_program_that_fails_to_load_fails_every_segment(pool):
+    tests = [CallTest("b0", "f", (), expected=1), CallTest("p0", "f", (), expected=1)]
+    res = pool.map([Job("raise ValueError('no')", tests, replace(FAST, fail_fast=True), segments=[1])])[0]
+    assert statuses(res) == ["exception", "exception"] and res.load_error == "ValueError: no"
+
+
 def test_pool_starts_its_zygotes_in_the_background_and_closes_cleanly_before_they_are_up():
     early = ExecPool(workers=2, limits=FAST)
     procs = [slot.proc for slot in early._slots]
