@@ -6,8 +6,9 @@ Samples are evalplus-format JSONL (`task_id` + `solution` or `completion`). Each
 sandbox against the problem's base tests and, separately, its plus tests (as evalplus does, so
 `base_status` and `plus_status` are independent); by default each stops at its first failing
 test (evalplus's fast check), `details=True` runs every test. Light base and plus lists share one
-job as two fail-fast segments (a failure in the base tests does not stop the plus tests). Expected outputs of HumanEval+/MBPP+
-come from `focalpo.groundtruth` (computed once, cached on disk).
+job as two fail-fast segments (a failure in the base tests does not stop the plus tests).
+Expected outputs of HumanEval+/MBPP+ come from `focalpo.groundtruth` (computed once, cached on
+disk).
 """
 
 from __future__ import annotations

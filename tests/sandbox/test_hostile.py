@@ -376,6 +376,13 @@ def test_honest_asserts_still_pass_after_rewriting(pool):
     assert statuses(res) == ["pass"], res.verdicts
 
 
+def test_a_value_nested_too_deep_to_inspect_decides_no_assert(pool):
+    """Program objects are looked for 100 levels deep; what is nested deeper counts as one."""
+    program = "def f():\n    x = [1]\n    for _ in range(150):\n        x = [x]\n    return x\n"
+    res = run_hostile(pool, program, [AssertTest("t", "assert f() == f()")])
+    assert res.verdicts[0].message == "AssertionError: assert compares a value nested more than 100 levels deep"
+
+
 def test_program_objects_cannot_compute_their_way_through_asserts(pool):
     """Arithmetic and numeric builtins on a program object would let its dunder methods decide
     (`__sub__` -> 0.0, `__float__` -> the expected value, `__neg__`, `__abs__`, `__round__`);

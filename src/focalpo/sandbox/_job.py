@@ -379,7 +379,7 @@ def _foreign(x, _depth: int = 0) -> bool:
     nothing. Checked by type identity (the builtin `type`, bound before any program ran), so a
     spoofed `__module__` or a patched `builtins.type` changes nothing."""
     t = _type(x)
-    if _id(t) not in _KNOWN_TYPE_IDS and (_depth > 100 or _foreign_type(t)):
+    if _depth > 100 or (_id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t)):
         return True
     if t in _CONTAINERS:
         return any(_foreign(v, _depth + 1) for v in x)
@@ -389,9 +389,12 @@ def _foreign(x, _depth: int = 0) -> bool:
 
 
 def _culprit(x, _depth: int = 0):
-    """The first class of the program's found in x (for messages), or None."""
+    """What makes x untrusted (for messages): the first class of the program's found in it, the
+    string "depth" for nesting deeper than `_foreign` looks, or None."""
+    if _depth > 100:
+        return "depth"
     t = _type(x)
-    if _depth > 100 or (_id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t)):
+    if _id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t):
         return t
     items = x if t in _CONTAINERS else [v for kv in x.items() for v in kv] if t is dict else ()
     for v in items:
@@ -422,6 +425,8 @@ def _consults_foreign(a, b, _depth: int = 0) -> bool:
 
 def _refusal(what: str, *values) -> str:
     found = next((c for c in map(_culprit, values) if c is not None), None)
+    if _type(found) is str:  # "depth"
+        return f"{what} a value nested more than 100 levels deep"
     name = _type_qualname(found) if found is not None else "?"
     return f"{what} an object of the program's class {name}"[:300]
 
