@@ -413,6 +413,32 @@ def test_program_objects_cannot_compute_their_way_through_asserts(pool):
     assert statuses(res) == ["wrong_answer"] * len(tests), res.verdicts
 
 
+BUILTIN_PATCHES = {
+    # test code calls the patched builtin
+    "sorted": ("import builtins\nbuiltins.sorted = lambda x, **k: [1, 2, 3]\ndef f():\n    return [3, 1]", "assert sorted(f()) == [1, 2, 3]"),
+    "len": ("import builtins\nbuiltins.len = lambda x: 3\ndef f():\n    return []", "assert len(f()) == 3"),
+    # the guards' own `any`, so that a program object's __eq__ gets asked ...
+    "any": (ALWAYS_EQUAL + "import builtins\nbuiltins.any = lambda *a: False\ndef f():\n    return [AlwaysEqual()]", "assert f() == [3]"),
+    # ... and puts the builtin back before anyone looks
+    "any_restored": (
+        "import builtins\n_any = builtins.any\nclass Sneaky:\n    def __eq__(self, other):\n        builtins.any = _any\n"
+        "        return True\n    __hash__ = object.__hash__\nbuiltins.any = lambda *a: False\ndef f():\n    return [Sneaky()]",
+        "assert f() == [3]",
+    ),
+}
+
+
+@pytest.mark.parametrize("patch", sorted(BUILTIN_PATCHES))
+def test_patched_builtins_decide_no_assert(pool, patch):
+    program, code = BUILTIN_PATCHES[patch]
+    run_hostile(pool, program, [AssertTest("t", code)])
+
+
+def test_a_builtin_the_program_adds_is_no_tampering(pool):
+    res = run_one(pool, "import builtins\nbuiltins.xrange = range\ndef f():\n    return sum(xrange(3))", [AssertTest("t", "assert f() == 3")])
+    assert statuses(res) == ["pass"], res.verdicts
+
+
 def test_program_objects_may_still_be_passed_to_the_program(pool):
     """The guard is on numbers the assert computes, not on program objects as arguments: MBPP's
     `max_chain_length([Pair(5, 24), ...], 4) == 3` style and `len()`/`str()` of a class-based
@@ -481,6 +507,10 @@ UNITTEST_BYPASSES = {
         "        c.addFailure = c.addError = lambda *a, **k: None\n    return 0",
         "x = f()\nself.assertEqual(x, 3)",
     ),
+    "patched_builtin": (
+        "import builtins\nbuiltins.sorted = lambda x, **k: [1, 2, 3]\ndef f():\n    return [3, 1]",
+        "self.assertEqual(sorted(f()), [1, 2, 3])",
+    ),
     "replaced_module": (
         "import sys, unittest\nclass Case(unittest.TestCase):\n    def assertEqual(self, *a, **k):\n        pass\n"
         "fake = type(sys)('unittest')\nfake.__dict__.update(unittest.__dict__)\nfake.TestCase = Case\n"
@@ -501,7 +531,7 @@ def test_unittest_bypasses(pool, bypass):
     res = run_hostile(pool, program, [UnittestTest("t", unittest_module(body), "T.test_it")])
     assert statuses(res) in (["wrong_answer"], ["exception"]), res.verdicts
     if bypass.startswith(("patched", "replaced")):
-        assert res.verdicts[0].message.startswith("the program changed unittest"), res.verdicts[0].message
+        assert res.verdicts[0].message.startswith("the program changed "), res.verdicts[0].message
 
 
 def test_honest_unittest_tests_still_pass(pool):

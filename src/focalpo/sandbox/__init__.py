@@ -52,9 +52,9 @@ What is NOT isolated:
   nested in the condition, nor decide arithmetic or common converting builtins on them
   (`abs(f() - x) < 1e-6` with a `__sub__` returning 0.0, `math.isclose` with a lying
   `__float__`; see `focalpo.sandbox.asserts`); unittest's `assertEqual`, `assertIn`,
-  `assertAlmostEqual` & co. refuse such objects the same way, and a unittest verdict is refused
-  when the program changed unittest (patched `TestCase.assertEqual`, a replaced `unittest`
-  module). Classes of libraries imported during the job are told from the program's by their
+  `assertAlmostEqual` & co. refuse such objects the same way, and a verdict is refused when the
+  program changed unittest (patched `TestCase.assertEqual`, a replaced `unittest` module) or
+  replaced a builtin (`builtins.sorted`, which test code calls). Classes of libraries imported during the job are told from the program's by their
   module's file; `unittest.mock.ANY` counts as the program's. Not covered: other builtins and
   methods called on program objects (`f().equals(x)`), and code outside assertions. Printed
   text, exit codes, `sys.exit`/`os._exit` and killing the parent can never yield a pass, but a

@@ -48,6 +48,10 @@ _setitimer = signal.setitimer
 _exit = os._exit
 _type = type
 _id = id
+_any = any  # the guards' own builtins: a program may replace `builtins.any` & co.
+_len = len
+_zip = zip
+_enumerate = enumerate
 
 TEST_MODULE = "test_module"  # __name__ of a unittest test module
 TEST_FILES = frozenset({"test.py", "test_setup.py", TEST_MODULE + ".py"})  # file names of test code
@@ -356,7 +360,7 @@ def _library_class(t) -> bool:
         if _type(module) is not _Module:
             return False
         namespace = _module_dict(module)
-        test_module = any(m is module for m in _TEST_MODULES)
+        test_module = _any(m is module for m in _TEST_MODULES)
         file = namespace.get("__file__")
         if test_module:
             top = qualname.partition(".")[0]
@@ -382,9 +386,9 @@ def _foreign(x, _depth: int = 0) -> bool:
     if _depth > 100 or (_id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t)):
         return True
     if t in _CONTAINERS:
-        return any(_foreign(v, _depth + 1) for v in x)
+        return _any(_foreign(v, _depth + 1) for v in x)
     if t is dict:
-        return any(_foreign(k, _depth + 1) or _foreign(v, _depth + 1) for k, v in x.items())
+        return _any(_foreign(k, _depth + 1) or _foreign(v, _depth + 1) for k, v in x.items())
     return False
 
 
@@ -415,11 +419,11 @@ def _consults_foreign(a, b, _depth: int = 0) -> bool:
     if _depth > 100 or (_id(ta) not in known and _foreign_type(ta)) or (_id(tb) not in known and _foreign_type(tb)):
         return True
     if ta is tb and (ta is list or ta is tuple):
-        return len(a) == len(b) and any(_consults_foreign(x, y, _depth + 1) for x, y in zip(a, b))
+        return _len(a) == _len(b) and _any(_consults_foreign(x, y, _depth + 1) for x, y in _zip(a, b))
     if ta is dict and tb is dict:
-        if any(_foreign(k, _depth + 1) for k in a) or any(_foreign(k, _depth + 1) for k in b):
+        if _any(_foreign(k, _depth + 1) for k in a) or _any(_foreign(k, _depth + 1) for k in b):
             return True  # a key lookup would ask it
-        return any(_consults_foreign(v, b[k], _depth + 1) for k, v in a.items() if k in b)
+        return _any(_consults_foreign(v, b[k], _depth + 1) for k, v in a.items() if k in b)
     return _foreign(a, _depth) or _foreign(b, _depth)  # sets, or different types: any program object counts
 
 
@@ -433,7 +437,7 @@ def _refusal(what: str, *values) -> str:
 
 def _identity_member(x, container) -> bool:
     """`x in container` decided by identity alone (for a program object the test got back)."""
-    return (_type(container) in _CONTAINERS or _type(container) is dict) and any(y is x for y in container)
+    return (_type(container) in _CONTAINERS or _type(container) is dict) and _any(y is x for y in container)
 
 
 def _strict_eq(a, b):
@@ -450,7 +454,7 @@ def _strict_cmp(ops, operands):
     object of the program's decides a step; `in` still finds the very object it looks for. The
     value is Python's: the last step's result (a pandas Series for `s > 0`), or the first falsy one."""
     result = True
-    for i, op in enumerate(ops):
+    for i, op in _enumerate(ops):
         a, b = operands[i], operands[i + 1]
         if op == "==" or op == "!=":
             refused = _consults_foreign(a, b)
@@ -464,7 +468,7 @@ def _strict_cmp(ops, operands):
         if refused:
             raise AssertionError(_refusal("assert compares", a, b))
         result = _COMPARE[op](a, b)
-        if i < len(ops) - 1 and not result:
+        if i < _len(ops) - 1 and not result:
             return result
     return result
 
@@ -573,6 +577,25 @@ def guard_unittest() -> None:
     tc._focalpo_guarded = True
 
 
+_BUILTINS: list = []  # (name, value) of every builtin when the zygote was ready
+
+
+def watch_builtins() -> None:
+    """Remember the builtins as they are now (in the zygote, before any job)."""
+    _BUILTINS[:] = list(_module_dict(builtins).items())
+
+
+def _builtins_changed() -> str:
+    """A builtin the program replaced or deleted ('' if none): test code that runs next to the
+    program calls `len`, `sorted` & co., so a patched one decides an assert (`assert len(f()) == 3`
+    with `builtins.len = lambda x: 3`). Names the program added are left alone."""
+    now = _module_dict(builtins)
+    for name, value in _BUILTINS:
+        if now.get(name, _MISSING) is not value:
+            return str(name)
+    return ""
+
+
 _WATCHED: list = []  # (namespace, key, value) that must still hold when a unittest test is judged
 _WATCHED_SIZES: list = []  # (namespace, size, what)
 
@@ -596,15 +619,16 @@ def watch_unittest() -> None:
 
 
 def _unittest_changed() -> str:
-    """What the program changed in unittest's machinery ('' if nothing): a verdict decided by a
-    patched `assertEqual` (or a replaced `unittest` module) is no verdict."""
+    """What the program changed in unittest's machinery or the builtins ('' if nothing): a
+    verdict decided by a patched `assertEqual` (or a replaced `unittest` module) is no verdict."""
     for ns, key, value in _WATCHED:
         if ns.get(key, _MISSING) is not value:
-            return str(key)
+            return f"the program changed unittest: {key}"
     for ns, size, what in _WATCHED_SIZES:
-        if len(ns) != size:
-            return f"{what} (an attribute was added)"
-    return ""
+        if _len(ns) != size:
+            return f"the program changed unittest: {what} (an attribute was added)"
+    changed = _builtins_changed()
+    return f"the program changed builtins: {changed}" if changed else ""
 
 
 def _compile(source: str, filename: str):
@@ -820,6 +844,10 @@ class _Runner:
             code = "fail"
         if code != "ok":
             self.failure = exc
+        else:
+            changed = _builtins_changed()
+            if changed:
+                return "exception", f"the program changed builtins: {changed}", dt, None
         return code, msg, dt, None
 
     def _stdio(self, test, seconds):
@@ -894,11 +922,11 @@ class _Runner:
 
         changed = _unittest_changed()
         if changed:
-            return "exception", f"the program changed unittest: {changed}", 0.0, None
+            return "exception", changed, 0.0, None
         code, msg, dt, result = _timed(run, seconds)
         changed = _unittest_changed()
         if changed:
-            return "exception", f"the program changed unittest: {changed}", dt, None
+            return "exception", changed, dt, None
         if code != "ok":
             self.failure = result
             return code, msg, dt, None
@@ -927,6 +955,7 @@ class _Runner:
             exec(_compile(source, TEST_MODULE + ".py"), mod.__dict__)
             self.modules[source] = mod
             watch_unittest()  # what the test module itself set (`TestCase.maxDiff = None`) is no tampering
+            watch_builtins()
         return mod
 
 

@@ -147,6 +147,7 @@ def _settle() -> None:
     """After (pre)loading modules, before forking jobs."""
     _job.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
     _job.watch_unittest()  # unittest as the jobs must find it
+    _job.watch_builtins()  # and the builtins
     # Jobs are forks: keep the cycle collector from touching (and so copying) every inherited
     # object's page in each of them.
     gc.collect()
