@@ -51,8 +51,8 @@ What is NOT isolated:
   created cannot fake `==`, ordering, `in` or truth, also inside containers and in comparisons
   nested in the condition, nor decide arithmetic or common converting builtins on them
   (`abs(f() - x) < 1e-6` with a `__sub__` returning 0.0, `math.isclose` with a lying `__float__`;
-  see `focalpo.sandbox.asserts`); unittest's `assertEqual`, `assertIn`, `assertAlmostEqual` & co. refuse
-  such objects the same way, and a verdict is refused when the program changed unittest (patched
+  see `focalpo.sandbox.asserts`); unittest's `assertEqual`, `assertIn`, `assertAlmostEqual` & co.
+  refuse such objects the same way, and a verdict is refused when the program changed unittest (patched
   `TestCase.assertEqual`, a replaced `unittest` module) or replaced a builtin (`builtins.sorted`,
   which test code calls). Classes of libraries imported during the job are told from the program's
   by their module's file; `unittest.mock.ANY` counts as the program's. Not covered: other builtins
