@@ -2,12 +2,12 @@
 
 `assert f(x) == 3` becomes `assert __focalpo_eq__(f(x), 3)`, any other comparison (`!=`, `<`,
 `in`, chains ...) becomes `__focalpo_cmp__(("<",), [a, b])`, and a bare `assert f(x)` becomes
-`assert __focalpo_truth__(f(x))`. The helpers live in the job harness (`_job._strict_eq`,
-`_job._strict_cmp`, `_job._strict_truth`): a comparison that an instance of a class the program
+`assert __focalpo_truth__(f(x))`. The helpers run in the job (`focalpo.sandbox.guards`:
+`_strict_eq`, `_strict_cmp`, `_strict_truth`): a comparison that an instance of a class the program
 created would decide (also inside lists, tuples, sets and dicts) fails the assert, and so does
 asking such an object for its truth. An object compared with itself is no such case, nor is
 one that `in` finds by identity. Classes of libraries imported during the job are not the
-program's (`_job._library_class`). `is` / `is not` are left alone: identity cannot be faked.
+program's (`guards._library_class`). `is` / `is not` are left alone: identity cannot be faked.
 Inside a condition, comparisons nested in it (`all(f(x) == y for ...)`) are guarded the same
 way, and the operands of arithmetic (`f() - 3.0`, `-f()`) and the arguments of builtins that turn
 a value into a number or a truth (`abs`, `float`, `round`, `math.isclose` ..., see `CONVERTERS`)
@@ -21,7 +21,7 @@ code outside assert statements.
 unittest modules (`rewrite_unittest`) get the same treatment for their assert statements and
 for the arguments of their assertion calls (`self.assertTrue(f() == 3)`); the comparing
 assertions themselves (`assertEqual`, `assertIn`, `assertAlmostEqual` ...) are guarded in the
-job (`_job.guard_unittest`), which also refuses a verdict when the program changed unittest.
+job (`guards.guard_unittest`), which also refuses a verdict when the program changed unittest.
 
 Only the assert conditions are replaced, in place, so every other line keeps its number and its
 text: a traceback of the rewritten code points at the line the test's author wrote (the parent
@@ -121,7 +121,7 @@ class _UnittestRewriter(_Rewriter):
     """Also guards the comparisons, arithmetic and converters inside the arguments of unittest
     assertion calls (`self.assertTrue(f(x) == 3)`) as in an assert's condition. The arguments
     themselves are compared in the job: `assertEqual(a, b)` & co. refuse program objects there
-    (`_job.guard_unittest`)."""
+    (`guards.guard_unittest`)."""
 
     def visit_Call(self, node: ast.Call) -> ast.Call:
         f = node.func

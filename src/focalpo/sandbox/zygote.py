@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 
-from focalpo.sandbox import _job
+from focalpo.sandbox import _job, guards
 from focalpo.sandbox._channel import recv_msg, send_msg
 from focalpo.sandbox.isolation import JOBS_ROOT, fork_job, in_scratch, kill_leftovers, setup_zygote, wipe_scratch
 
@@ -145,9 +145,8 @@ def main(argv: list[str]) -> None:
 
 def _settle() -> None:
     """After (pre)loading modules, before forking jobs."""
-    _job.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
-    _job.watch_unittest()  # unittest as the jobs must find it
-    _job.watch_builtins()  # and the builtins
+    guards.snapshot_types()  # classes that exist now are not the program's (assert rewriting)
+    _job.watch_guards()  # unittest and the builtins as the jobs must find them
     # Jobs are forks: keep the cycle collector from touching (and so copying) every inherited
     # object's page in each of them.
     gc.collect()
