@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pytest
 
@@ -81,6 +82,19 @@ def test_eval_writes_statuses_failures_and_pass_at_k(bench, capsys):
     assert {e["type"] for e in s["errors"]} == {"WrongAnswer", "ZeroDivisionError: division by zero"}
     printed = capsys.readouterr().out
     assert "pass@1" in printed and "ZeroDivisionError" in printed
+
+
+def test_canonical_evaluates_the_reference_solutions_and_leaves_no_temp_file(bench, tmp_path, monkeypatch):
+    data, _, out = bench
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--canonical", "--out", str(out),
+                 "--workers", "2", "--no-progress"]) == 0  # fmt: skip
+    recs = json.loads(out.read_text())["samples"]
+    assert [(r["task_id"], r["status"]) for r in recs] == [("toy/add", "pass"), ("toy/div", "fail")]  # div's plus test divides by 0
+    assert recs[0]["solution"] == "def add(a, b):\n    return a + b\n"
+    assert list(scratch.iterdir()) == []
 
 
 def test_details_runs_every_test(bench):

@@ -58,13 +58,21 @@ def _canonical_samples(benchmark: str, data: str | None) -> str:
 
 
 def _cmd_eval(args) -> int:
-    from focalpo.run_eval import EvalConfig, evaluate_benchmark, print_report
-
     samples = args.samples
     out = args.out
     if args.canonical:
         samples = _canonical_samples(args.benchmark, args.data)
         out = out or str(Path(samples).with_suffix(".eval_results.json"))
+    try:
+        return _evaluate(args, samples, out)
+    finally:
+        if args.canonical:  # the reference solutions' temp file; the results keep each program
+            Path(samples).unlink(missing_ok=True)
+
+
+def _evaluate(args, samples: str, out: str | None) -> int:
+    from focalpo.run_eval import EvalConfig, evaluate_benchmark, print_report
+
     cfg = EvalConfig(
         benchmark=args.benchmark,
         samples=samples,
