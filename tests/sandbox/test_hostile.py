@@ -413,10 +413,15 @@ def test_program_objects_cannot_compute_their_way_through_asserts(pool):
     assert statuses(res) == ["wrong_answer"] * len(tests), res.verdicts
 
 
-BUILTIN_PATCHES = {
-    # test code calls the patched builtin
+PATCHED_CHECKERS = {
+    # test code calls the patched builtin, or a library function it checks values with
     "sorted": ("import builtins\nbuiltins.sorted = lambda x, **k: [1, 2, 3]\ndef f():\n    return [3, 1]", "assert sorted(f()) == [1, 2, 3]"),
     "len": ("import builtins\nbuiltins.len = lambda x: 3\ndef f():\n    return []", "assert len(f()) == 3"),
+    "math_isclose": ("import math\nmath.isclose = lambda *a, **k: True\ndef f():\n    return 0.0", "import math\nassert math.isclose(f(), 2.5)"),
+    "numpy_allclose": (
+        "import numpy as np\nnp.allclose = lambda *a, **k: True\ndef f():\n    return [0.0]",
+        "import numpy as np\nassert np.allclose(f(), [2.5])",
+    ),
     # the guards' own `any`, so that a program object's __eq__ gets asked ...
     "any": (ALWAYS_EQUAL + "import builtins\nbuiltins.any = lambda *a: False\ndef f():\n    return [AlwaysEqual()]", "assert f() == [3]"),
     # ... and puts the builtin back before anyone looks
@@ -428,9 +433,9 @@ BUILTIN_PATCHES = {
 }
 
 
-@pytest.mark.parametrize("patch", sorted(BUILTIN_PATCHES))
-def test_patched_builtins_decide_no_assert(pool, patch):
-    program, code = BUILTIN_PATCHES[patch]
+@pytest.mark.parametrize("patch", sorted(PATCHED_CHECKERS))
+def test_patched_builtins_and_checkers_decide_no_assert(pool, patch):
+    program, code = PATCHED_CHECKERS[patch]
     run_hostile(pool, program, [AssertTest("t", code)])
 
 
@@ -510,6 +515,10 @@ UNITTEST_BYPASSES = {
     "patched_builtin": (
         "import builtins\nbuiltins.sorted = lambda x, **k: [1, 2, 3]\ndef f():\n    return [3, 1]",
         "self.assertEqual(sorted(f()), [1, 2, 3])",
+    ),
+    "patched_checker": (
+        "import numpy as np\nnp.testing.assert_allclose = lambda *a, **k: None\ndef f():\n    return [0.0]",
+        "import numpy as np\nnp.testing.assert_allclose(f(), [2.5])",
     ),
     "replaced_module": (
         "import sys, unittest\nclass Case(unittest.TestCase):\n    def assertEqual(self, *a, **k):\n        pass\n"

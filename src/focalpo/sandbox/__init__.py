@@ -54,14 +54,15 @@ What is NOT isolated:
   see `focalpo.sandbox.asserts`); unittest's `assertEqual`, `assertIn`, `assertAlmostEqual` & co.
   refuse such objects the same way, and a verdict is refused when the program changed unittest
   (patched `TestCase.assertEqual`, a replaced `unittest` module) or replaced a builtin
-  (`builtins.sorted`, which test code calls). Classes of libraries imported during the job are told
-  from the program's by their module's file; `unittest.mock.ANY` counts as the program's. Not
-  covered: other builtins and methods called on program objects (`f().equals(x)`), library functions
-  that test code calls and the program replaced (`math.isclose`, `np.testing.assert_allclose`), and
-  code outside assertions. Printed text, exit codes, `sys.exit`/`os._exit` and killing the parent
-  can never yield a pass, but a program that deliberately writes forged frames to its result pipe,
-  or patches the harness module itself, can fake those verdicts (call and stdio tests are immune:
-  their verdicts are computed in the parent);
+  (`builtins.sorted`, which test code calls) or a library function tests check values with
+  (`math.isclose`, `np.allclose`, `np.testing.*`, `pd.testing.*`: `guards.CHECKERS`). Classes of
+  libraries imported during the job are told from the program's by their module's file;
+  `unittest.mock.ANY` counts as the program's. Not covered: other builtins and methods called on
+  program objects (`f().equals(x)`), other library functions that test code calls and the program
+  replaced, and code outside assertions. Printed text, exit codes, `sys.exit`/`os._exit` and killing
+  the parent can never yield a pass, but a program that deliberately writes forged frames to its
+  result pipe, or patches the harness module itself, can fake those verdicts (call and stdio tests
+  are immune: their verdicts are computed in the parent);
 - line coverage and tracebacks are also measured inside the job: a program can distort them
   (stop the tracer, forge "cov"/"tb" frames); the parent only checks their types and sizes;
 - time: a program that forges the "big value follows" notice (once per test) must then send

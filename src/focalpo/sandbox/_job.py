@@ -481,9 +481,9 @@ class _Runner:
         if code != "ok":
             self.failure = exc
         else:
-            changed = guards.builtins_changed()
+            changed = guards.checkers_changed()
             if changed:
-                return "exception", f"the program changed builtins: {changed}", dt, None
+                return "exception", f"the program changed {changed}", dt, None
         return code, msg, dt, None
 
     def _stdio(self, test, seconds):
@@ -622,10 +622,10 @@ class _FirstProblem(unittest.TestResult):
 
 
 def watch_guards() -> None:
-    """Remember unittest's machinery (this harness's result class included) and the builtins as
-    they are now: in the zygote before any job, and again after a job's test module ran."""
+    """Remember unittest's machinery (this harness's result class included), the builtins and the
+    checkers as they are now: in the zygote before any job, and again after a job's test module ran."""
     guards.watch_unittest(extra=(_FirstProblem,))
-    guards.watch_builtins()
+    guards.watch_checkers()
 
 
 _SEQUENCES = (list, tuple)

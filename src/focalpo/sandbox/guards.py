@@ -5,7 +5,7 @@ harness (`focalpo.sandbox._job`) runs them with the helpers here, which refuse t
 a class the program created decide a comparison, a truth test or arithmetic (rewritten asserts
 call `HELPERS`, see `focalpo.sandbox.asserts`; unittest's comparing assertions are wrapped by
 `guard_unittest`), and which notice when the program replaced unittest's machinery or a builtin
-(`unittest_changed`, `builtins_changed`).
+(`unittest_changed`, `checkers_changed`).
 
 Which classes are the program's: every class that existed when the zygote was ready is trusted
 (`snapshot_types`), and so is a class a library module imported during the job creates
@@ -35,6 +35,7 @@ _any = any
 _len = len
 _zip = zip
 _enumerate = enumerate
+_getattr = getattr
 
 # ids of every class that existed before any program ran (ids: a metaclass cannot fake them the
 # way it can fake __hash__/__eq__ for a set lookup); the classes are kept alive with them.
@@ -341,23 +342,80 @@ def guard_unittest() -> None:
     tc._focalpo_guarded = True
 
 
-_BUILTINS: list = []  # (name, value) of every builtin when the zygote was ready
+# Library functions test code checks values with (when their module is loaded): a program that
+# replaces one (`np.allclose = lambda *a, **k: True`) would decide the tests that call it.
+CHECKERS = {
+    "math": ("isclose", "fabs", "isnan", "isinf", "isfinite"),
+    "cmath": ("isclose",),
+    "operator": ("eq", "ne", "lt", "le", "gt", "ge", "contains", "truth", "not_"),
+    "re": ("match", "search", "fullmatch"),
+    "numpy": ("allclose", "isclose", "array_equal", "array_equiv", "all", "any", "testing"),
+    "numpy.testing": (
+        "assert_allclose", "assert_array_equal", "assert_array_almost_equal", "assert_almost_equal",
+        "assert_equal", "assert_approx_equal", "assert_array_less", "assert_string_equal",
+    ),
+    "pandas": ("testing",),
+    "pandas.testing": ("assert_frame_equal", "assert_series_equal", "assert_index_equal", "assert_extension_array_equal"),
+}  # fmt: skip
+_CHECKERS: list = []  # (namespace, what, name, value) as they were before the program ran
+_CHECKED: set = set()  # ("numpy", "allclose") & co. in _CHECKERS
 
 
-def watch_builtins() -> None:
-    """Remember the builtins as they are now (in the zygote, before any job)."""
-    _BUILTINS[:] = list(_module_dict(builtins).items())
+def watch_checkers() -> None:
+    """Remember the builtins and the loaded `CHECKERS` as they are now (in the zygote before any
+    job, and again after a job's test module ran). A checker that is no library function by then
+    (`_from_library`) is not remembered: `checkers_changed` keeps refusing it."""
+    watched = [(_module_dict(builtins), "builtins", k, v) for k, v in _module_dict(builtins).items()]
+    for module_name, names in CHECKERS.items():
+        module = _modules.get(module_name)
+        if _type(module) is _Module:
+            ns = _module_dict(module)
+            watched.append((_modules, "sys.modules", module_name, module))
+            watched += [(ns, module_name, k, ns[k]) for k in names if k in ns and _from_library(ns[k])]
+    _CHECKERS[:] = watched
+    _CHECKED.clear()
+    _CHECKED.update((what, name) for _, what, name, _ in watched if what in CHECKERS)
 
 
-def builtins_changed() -> str:
-    """A builtin the program replaced or deleted ('' if none): test code that runs next to the
-    program calls `len`, `sorted` & co., so a patched one decides an assert (`assert len(f()) == 3`
-    with `builtins.len = lambda x: 3`). Names the program added are left alone."""
-    now = _module_dict(builtins)
-    for name, value in _BUILTINS:
-        if now.get(name, _MISSING) is not value:
-            return str(name)
+def checkers_changed() -> str:
+    """The builtin or checker the program replaced or deleted, as 'builtins.sorted' ('' if none):
+    test code that runs next to the program calls `len`, `sorted`, `math.isclose` & co., so a
+    patched one decides an assert (`assert len(f()) == 3` with `builtins.len = lambda x: 3`).
+    A checker whose module was first imported during the job (`numpy.testing`) has no snapshot:
+    it must then be a library function. Names the program adds are left alone."""
+    for ns, what, name, value in _CHECKERS:
+        if ns.get(name, _MISSING) is not value:
+            return f"{what}.{name}"
+    for module_name, names in CHECKERS.items():
+        module = _modules.get(module_name)
+        if _type(module) is not _Module:
+            continue
+        ns = _module_dict(module)
+        for name in names:
+            value = ns.get(name, _MISSING)
+            if value is not _MISSING and (module_name, name) not in _CHECKED and not _from_library(value):
+                return f"{module_name}.{name}"
     return ""
+
+
+def _from_library(value) -> bool:
+    """Is value (a function, a module) the library's? Its `__module__` must name a loaded module
+    that is built in or a file under the installation's library directories; a lambda the
+    program assigns carries the program's module name."""
+    if _type(value) is _Module:
+        name = value.__name__
+    else:
+        try:
+            name = _getattr(value, "__module__", None)
+        except Exception:  # noqa: BLE001 - a hostile __getattr__
+            return False
+    if _type(name) is not str:
+        return False
+    if name in sys.builtin_module_names:
+        return True
+    module = _modules.get(name)
+    file = _module_dict(module).get("__file__") if _type(module) is _Module else None
+    return _type(file) is str and file.startswith(_LIBRARY_ROOTS)
 
 
 _WATCHED: list = []  # (namespace, key, value) that must still hold when a unittest test is judged
@@ -392,8 +450,8 @@ def unittest_changed() -> str:
     for ns, size, what in _WATCHED_SIZES:
         if _len(ns) != size:
             return f"the program changed unittest: {what} (an attribute was added)"
-    changed = builtins_changed()
-    return f"the program changed builtins: {changed}" if changed else ""
+    changed = checkers_changed()
+    return f"the program changed {changed}" if changed else ""
 
 
 def set_program_namespace(ns: dict) -> None:
