@@ -20,6 +20,7 @@ notes in `focalpo.sandbox`): it stops the natural ways of faking a pass.
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 import sys
 import types
@@ -124,13 +125,11 @@ def _library_class(t) -> bool:
         if _type(module) is not _Module:
             return False
         namespace = _module_dict(module)
-        test_module = _any(m is module for m in _TEST_MODULES)
-        file = namespace.get("__file__")
-        if test_module:
+        if _any(m is module for m in _TEST_MODULES):
             top = qualname.partition(".")[0]
             if _PROGRAM_NAMESPACE.get(top, _MISSING) is namespace.get(top):
                 return False  # a test module starts as a copy of the program's namespace
-        elif not (_type(file) is str and file.startswith(_LIBRARY_ROOTS)):
+        elif not _library_module(name):
             return False
         obj = module
         for part in qualname.split("."):
@@ -292,25 +291,23 @@ def guard_unittest() -> None:
     def guarded(name, refused):
         original = tc.__dict__[name]
 
+        @functools.wraps(original)
         def method(self, first, second, *args, **kwargs):
             if refused(first, second):
                 raise self.failureException(_refusal(name + " compares", first, second))
             return original(self, first, second, *args, **kwargs)
 
-        method.__name__ = method.__qualname__ = name
-        method.__doc__ = original.__doc__
         return method
 
     def truth(name):
         original = tc.__dict__[name]
 
+        @functools.wraps(original)
         def method(self, expr, *args, **kwargs):
             if _foreign(expr):
                 raise self.failureException(_refusal(name + " on", expr))
             return original(self, expr, *args, **kwargs)
 
-        method.__name__ = method.__qualname__ = name
-        method.__doc__ = original.__doc__
         return method
 
     assert_in = tc.__dict__["assertIn"]
@@ -409,10 +406,11 @@ def _from_library(value) -> bool:
             name = _getattr(value, "__module__", None)
         except Exception:  # noqa: BLE001 - a hostile __getattr__
             return False
-    if _type(name) is not str:
-        return False
-    if name in sys.builtin_module_names:
-        return True
+    return _type(name) is str and (name in sys.builtin_module_names or _library_module(name))
+
+
+def _library_module(name: str) -> bool:
+    """Is the loaded module `name` a file under the installation's library directories?"""
     module = _modules.get(name)
     file = _module_dict(module).get("__file__") if _type(module) is _Module else None
     return _type(file) is str and file.startswith(_LIBRARY_ROOTS)
