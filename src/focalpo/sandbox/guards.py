@@ -272,10 +272,11 @@ _EQUALITY = (
     "assertEqual", "assertNotEqual", "assertAlmostEqual", "assertNotAlmostEqual", "assertSequenceEqual",
     "assertListEqual", "assertTupleEqual", "assertDictEqual", "assertSetEqual", "assertMultiLineEqual",
 )  # fmt: skip
-_ORDERING = ("assertGreater", "assertGreaterEqual", "assertLess", "assertLessEqual", "assertNotIn")
+# Refused whenever a program object takes part (no identity shortcut, as in `_strict_cmp`).
+_ANY_PROGRAM_OBJECT = ("assertGreater", "assertGreaterEqual", "assertLess", "assertLessEqual", "assertNotIn")
 
 
-def _ordering_refused(a, b) -> bool:
+def _either_foreign(a, b) -> bool:
     return _foreign(a) or _foreign(b)
 
 
@@ -330,7 +331,7 @@ def guard_unittest() -> None:
         return count_equal(self, first, second, msg)
 
     methods = {name: guarded(name, _consults_foreign) for name in _EQUALITY}
-    methods.update({name: guarded(name, _ordering_refused) for name in _ORDERING})
+    methods.update({name: guarded(name, _either_foreign) for name in _ANY_PROGRAM_OBJECT})
     methods.update({name: truth(name) for name in ("assertTrue", "assertFalse")})
     methods.update(assertIn=assertIn, assertCountEqual=assertCountEqual)
     methods.update({alias: methods[name] for alias, name in _ALIASES.items() if alias in tc.__dict__})
