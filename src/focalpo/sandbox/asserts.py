@@ -129,24 +129,22 @@ class _UnittestRewriter(_Rewriter):
             self.generic_visit(node)
             return node
         self.visit(f)
-        slots = [(node.args, i) for i in range(len(node.args))] + [(k, "value") for k in node.keywords]
-        for owner, key in slots:
-            arg = owner[key] if isinstance(owner, list) else owner.value
-            if isinstance(arg, ast.Starred) or (isinstance(owner, ast.keyword) and owner.arg is None):
-                self.visit(arg)  # *args / **kwargs: left whole
-                continue
-            before = ast.dump(arg)
-            span = (arg.lineno, arg.col_offset, arg.end_lineno, arg.end_col_offset)
-            guarded = _GuardValues().visit(arg)
-            if ast.dump(guarded) != before:
-                self.spans.append(span)
-                self.tests.append(guarded)
-                if isinstance(owner, list):
-                    owner[key] = guarded
-                else:
-                    owner.value = guarded
-            # arguments are not searched for further assertion calls: their spans would overlap
+        # Arguments are not searched for further assertion calls: their spans would overlap.
+        node.args = [self.visit(a) if isinstance(a, ast.Starred) else self._guard_argument(a) for a in node.args]
+        for k in node.keywords:
+            k.value = self.visit(k.value) if k.arg is None else self._guard_argument(k.value)  # **kwargs: left whole
         return node
+
+    def _guard_argument(self, arg: ast.expr) -> ast.expr:
+        """The argument with its comparisons, arithmetic and converters guarded; noted for
+        splicing when that changed anything."""
+        before = ast.dump(arg)
+        span = (arg.lineno, arg.col_offset, arg.end_lineno, arg.end_col_offset)
+        guarded = _GuardValues().visit(arg)
+        if ast.dump(guarded) != before:
+            self.spans.append(span)
+            self.tests.append(guarded)
+        return guarded
 
 
 def _rewrite(code: str, rewriter) -> str:
