@@ -161,7 +161,7 @@ def _culprit(x, _depth: int = 0):
     if _depth > 100:
         return "depth"
     t = _type(x)
-    if _id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t):
+    if _foreign_type(t):
         return t
     items = x if t in _CONTAINERS else [v for kv in x.items() for v in kv] if t is dict else ()
     for v in items:
