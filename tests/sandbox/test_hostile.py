@@ -13,6 +13,7 @@ Run: .venv/bin/python -m pytest tests/sandbox/test_hostile.py -q
 
 from __future__ import annotations
 
+import builtins
 import os
 import pickle
 import socket
@@ -27,7 +28,7 @@ import pytest
 from sandbox_helpers import FAST, HANG, assert_no_leftovers, job_uids, leftover_processes, run_one, statuses
 
 import focalpo.sandbox.pool as sandbox_pool
-from focalpo.sandbox import AssertTest, CallTest, ExecPool, ExecResult, Limits, StdioTest, UnittestTest, execute
+from focalpo.sandbox import AssertTest, CallTest, ExecPool, ExecResult, Job, Limits, StdioTest, UnittestTest, execute
 from focalpo.sandbox.wire import Opaque, safe_loads
 
 REPO = Path(__file__).resolve().parents[2]
@@ -442,6 +443,27 @@ def test_patched_builtins_and_checkers_decide_no_assert(pool, patch):
 def test_a_builtin_the_program_adds_is_no_tampering(pool):
     res = run_one(pool, "import builtins\nbuiltins.xrange = range\ndef f():\n    return sum(xrange(3))", [AssertTest("t", "assert f() == 3")])
     assert statuses(res) == ["pass"], res.verdicts
+
+
+def test_no_replaced_builtin_breaks_the_harness(pool):
+    """Every builtin replaced by a function that raises, once at load and once during the call:
+    the call test is still judged (in the parent: it passes) and the assert is refused, never a
+    crash. Before the harness had its own builtins (`focalpo.sandbox._builtins`), replacing `len`,
+    `dict`, `getattr`, `max` or `memoryview` killed the job ("invalid result frame")."""
+    names = sorted(n for n, v in vars(builtins).items() if not n.startswith("_") and callable(v))
+    boom = "import builtins\ndef _boom(*a, **k):\n    raise RuntimeError('boom')\n"
+    jobs = []
+    for name in names:
+        at_load = f"{boom}builtins.{name} = _boom\ndef f(x):\n    return x + 1\n"
+        in_call = f"{boom}def f(x):\n    builtins.{name} = _boom\n    return x + 1\n"
+        for program in (at_load, in_call):
+            jobs.append(Job(program, [CallTest("call", "f", (1,), expected=2), AssertTest("assert", "assert f(1) == 2")]))
+    wrong = []
+    for job, res in zip(jobs, pool.map(jobs)):
+        call, check = res.verdicts
+        if call.status != "pass" or check.status != "exception" or "the program changed builtins." not in check.message:
+            wrong.append((job.program.splitlines()[-3:], [(v.status, v.message) for v in res.verdicts]))
+    assert len(names) > 100 and not wrong, wrong
 
 
 def test_program_objects_may_still_be_passed_to_the_program(pool):

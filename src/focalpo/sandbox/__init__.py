@@ -60,9 +60,10 @@ What is NOT isolated:
   `unittest.mock.ANY` counts as the program's. Not covered: other builtins and methods called on
   program objects (`f().equals(x)`), other library functions that test code calls and the program
   replaced, and code outside assertions. Printed text, exit codes, `sys.exit`/`os._exit` and killing
-  the parent can never yield a pass, but a program that deliberately writes forged frames to its
-  result pipe, or patches the harness module itself, can fake those verdicts (call and stdio tests
-  are immune: their verdicts are computed in the parent);
+  the parent can never yield a pass, and replacing a builtin cannot break the harness, which runs
+  on its own copy of them (`focalpo.sandbox._builtins`). But a program that deliberately writes
+  forged frames to its result pipe, or patches the harness module itself, can fake those verdicts
+  (call and stdio tests are immune: their verdicts are computed in the parent);
 - line coverage and tracebacks are also measured inside the job: a program can distort them
   (stop the tracer, forge "cov"/"tb" frames); the parent only checks their types and sizes;
 - time: a program that forges the "big value follows" notice (once per test) must then send

@@ -19,6 +19,8 @@ the failure's frames in the program, the test code and the extra files, formatte
 
 from __future__ import annotations
 
+from focalpo.sandbox._builtins import BUILTINS as __builtins__  # noqa: F401 - a program's patches never reach the harness
+
 import builtins
 import fcntl
 import io
@@ -45,8 +47,6 @@ _dumps = pickle.dumps
 _perf = time.perf_counter
 _setitimer = signal.setitimer
 _exit = os._exit
-_type = type
-_id = id
 
 TEST_MODULE = "test_module"  # __name__ of a unittest test module
 TEST_FILES = frozenset({"test.py", "test_setup.py", TEST_MODULE + ".py"})  # file names of test code
@@ -119,7 +119,7 @@ class _Reporter:
             self.ok_first = index
         self.ok_seconds.append(seconds)
         self.ok_payloads.append(payload)
-        t = _type(payload)
+        t = type(payload)
         self.size += len(payload) if t is bytes else len(payload[0]) if t is tuple else 64  # stdio: (text, cut)
         now = _perf()
         if self.size > self.FLUSH_BYTES or now - self.last > self.FLUSH_SECONDS:
@@ -415,7 +415,7 @@ class _Runner:
         try:
             frames, prefix = [], self.workdir + "/"
             tb = exc.__traceback__
-            while _type(tb) is types.TracebackType:
+            while type(tb) is types.TracebackType:
                 code = tb.tb_frame.f_code
                 name = code.co_filename
                 if name == self.filename:
@@ -430,7 +430,7 @@ class _Runner:
                 frames.append((kind, name[:200], tb.tb_lineno or 0, str(code.co_name)[:200]))
                 tb = tb.tb_next
             try:
-                text = "".join(traceback.format_exception_only(_type(exc), exc))
+                text = "".join(traceback.format_exception_only(type(exc), exc))
             except BaseException:  # noqa: BLE001 - untrusted __str__ / __notes__
                 text = _describe(exc) + "\n"
             text = text.replace(prefix, "")[-TRACEBACK_CHARS:]
@@ -645,15 +645,15 @@ class _PlainPickler(pickle.Pickler):
     """
 
     def reducer_override(self, obj):
-        if obj is plain or _type(obj) is Opaque or obj is Opaque or obj is complex or _type(obj) is complex:
+        if obj is plain or type(obj) is Opaque or obj is Opaque or obj is complex or type(obj) is complex:
             return NotImplemented  # our own stand-ins, and complex's (allowed) constructor
         return (plain, (to_plain(obj),))
 
 
 def _pickle_plain(value, view: bool = False):
     """The value's pickle as bytes or, with `view`, as any buffer (a big one is not copied)."""
-    t = _type(value)
-    if t in _SCALAR_TYPES or (t in _SEQUENCES and len(value) <= 64 and _SCALAR_TYPES.issuperset(map(_type, value))):
+    t = type(value)
+    if t in _SCALAR_TYPES or (t in _SEQUENCES and len(value) <= 64 and _SCALAR_TYPES.issuperset(map(type, value))):
         return _dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # most return values: no Pickler needed
     buf = io.BytesIO()
     try:

@@ -11,13 +11,16 @@ Which classes are the program's: every class that existed when the zygote was re
 (`snapshot_types`), and so is a class a library module imported during the job creates
 (`_library_class`: its module is a file under the installation's library directories and holds
 it). Everything else, the program's own classes first, is not. Imported by the zygote before any
-program runs: the builtins and descriptors bound below are the real ones.
+program runs: its builtins (`focalpo.sandbox._builtins`) and the descriptors bound below are the
+real ones, whatever a program replaces later.
 
 Not a security boundary against a program that sets out to forge all this (see the isolation
 notes in `focalpo.sandbox`): it stops the natural ways of faking a pass.
 """
 
 from __future__ import annotations
+
+from focalpo.sandbox._builtins import BUILTINS as __builtins__  # noqa: F401 - a program's patches never reach the harness
 
 import builtins
 import functools
@@ -28,15 +31,6 @@ import unittest
 import unittest.case as _ut_case
 import unittest.result as _ut_result
 import unittest.suite as _ut_suite
-
-# Bound before any program runs: a program may replace `builtins.type`, `builtins.any` & co.
-_type = type
-_id = id
-_any = any
-_len = len
-_zip = zip
-_enumerate = enumerate
-_getattr = getattr
 
 # ids of every class that existed before any program ran (ids: a metaclass cannot fake them the
 # way it can fake __hash__/__eq__ for a set lookup); the classes are kept alive with them.
@@ -55,14 +49,13 @@ _COMPARE = {
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
     "in": lambda a, b: a in b, "not in": lambda a, b: a not in b,
 }  # fmt: skip
-# Bound before any program runs, like `_type`: what a class or module really holds.
-_type_module = _type.__dict__["__module__"].__get__
-_type_qualname = _type.__dict__["__qualname__"].__get__
-_type_dict = _type.__dict__["__dict__"].__get__
+# Bound before any program runs: what a class or module really holds, whatever it defines.
+_type_module = type.__dict__["__module__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_dict = type.__dict__["__dict__"].__get__
 _module_dict = types.ModuleType.__dict__["__dict__"].__get__
 _Module = types.ModuleType
 _modules = sys.modules
-_issubclass = issubclass
 _MISSING = object()
 
 
@@ -78,7 +71,7 @@ def snapshot_types() -> None:
         if id(cls) in seen:
             continue
         seen[id(cls)] = cls
-        stack.extend(_type.__subclasses__(cls) if cls is not _type else _type.__subclasses__(_type))
+        stack.extend(type.__subclasses__(cls) if cls is not type else type.__subclasses__(type))
     _KNOWN_TYPES = [c for c in seen.values() if (_type_module(c), _type_qualname(c)) not in _IMPERSONATORS]
     _KNOWN_TYPE_IDS = frozenset(map(id, _KNOWN_TYPES))
     _LIBRARY_ROOTS = _library_roots()
@@ -100,13 +93,13 @@ def _library_roots() -> tuple:
 def _foreign_type(t) -> bool:
     """Is t a class the program created? Not if it existed before the program ran, nor if a
     library module imported during the job created it (`_library_class`)."""
-    if _id(t) in _KNOWN_TYPE_IDS:
+    if id(t) in _KNOWN_TYPE_IDS:
         return False
-    judged = _JUDGED.get(_id(t))
+    judged = _JUDGED.get(id(t))
     if judged is not None and judged[0] is t:
         return judged[1]
     foreign = not _library_class(t)
-    _JUDGED[_id(t)] = (t, foreign)  # the class is kept alive: its id cannot be reused
+    _JUDGED[id(t)] = (t, foreign)  # the class is kept alive: its id cannot be reused
     return foreign
 
 
@@ -119,13 +112,13 @@ def _library_class(t) -> bool:
     of this on purpose (see the isolation notes in `focalpo.sandbox`)."""
     try:
         name, qualname = _type_module(t), _type_qualname(t)
-        if _type(name) is not str or _type(qualname) is not str or (name, qualname) in _IMPERSONATORS:
+        if type(name) is not str or type(qualname) is not str or (name, qualname) in _IMPERSONATORS:
             return False
         module = _modules.get(name)
-        if _type(module) is not _Module:
+        if type(module) is not _Module:
             return False
         namespace = _module_dict(module)
-        if _any(m is module for m in _TEST_MODULES):
+        if any(m is module for m in _TEST_MODULES):
             top = qualname.partition(".")[0]
             if _PROGRAM_NAMESPACE.get(top, _MISSING) is namespace.get(top):
                 return False  # a test module starts as a copy of the program's namespace
@@ -133,7 +126,7 @@ def _library_class(t) -> bool:
             return False
         obj = module
         for part in qualname.split("."):
-            held = namespace if obj is module else _type_dict(obj) if _issubclass(_type(obj), _type) else None
+            held = namespace if obj is module else _type_dict(obj) if issubclass(type(obj), type) else None
             obj = _MISSING if held is None else held.get(part, _MISSING)
         return obj is t
     except Exception:  # noqa: BLE001 - a hostile metaclass or module
@@ -145,13 +138,13 @@ def _foreign(x, _depth: int = 0) -> bool:
     program created: its `__eq__`, ordering and `__bool__` are the program's say, so they decide
     nothing. Checked by type identity (the builtin `type`, bound before any program ran), so a
     spoofed `__module__` or a patched `builtins.type` changes nothing."""
-    t = _type(x)
-    if _depth > 100 or (_id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t)):
+    t = type(x)
+    if _depth > 100 or (id(t) not in _KNOWN_TYPE_IDS and _foreign_type(t)):
         return True
     if t in _CONTAINERS:
-        return _any(_foreign(v, _depth + 1) for v in x)
+        return any(_foreign(v, _depth + 1) for v in x)
     if t is dict:
-        return _any(_foreign(k, _depth + 1) or _foreign(v, _depth + 1) for k, v in x.items())
+        return any(_foreign(k, _depth + 1) or _foreign(v, _depth + 1) for k, v in x.items())
     return False
 
 
@@ -160,7 +153,7 @@ def _culprit(x, _depth: int = 0):
     string "depth" for nesting deeper than `_foreign` looks, or None."""
     if _depth > 100:
         return "depth"
-    t = _type(x)
+    t = type(x)
     if _foreign_type(t):
         return t
     items = x if t in _CONTAINERS else [v for kv in x.items() for v in kv] if t is dict else ()
@@ -177,22 +170,22 @@ def _consults_foreign(a, b, _depth: int = 0) -> bool:
     (a mock the test hands the program and gets back)."""
     if a is b:
         return False
-    ta, tb = _type(a), _type(b)
+    ta, tb = type(a), type(b)
     known = _KNOWN_TYPE_IDS
-    if _depth > 100 or (_id(ta) not in known and _foreign_type(ta)) or (_id(tb) not in known and _foreign_type(tb)):
+    if _depth > 100 or (id(ta) not in known and _foreign_type(ta)) or (id(tb) not in known and _foreign_type(tb)):
         return True
     if ta is tb and (ta is list or ta is tuple):
-        return _len(a) == _len(b) and _any(_consults_foreign(x, y, _depth + 1) for x, y in _zip(a, b))
+        return len(a) == len(b) and any(_consults_foreign(x, y, _depth + 1) for x, y in zip(a, b))
     if ta is dict and tb is dict:
-        if _any(_foreign(k, _depth + 1) for k in a) or _any(_foreign(k, _depth + 1) for k in b):
+        if any(_foreign(k, _depth + 1) for k in a) or any(_foreign(k, _depth + 1) for k in b):
             return True  # a key lookup would ask it
-        return _any(_consults_foreign(v, b[k], _depth + 1) for k, v in a.items() if k in b)
+        return any(_consults_foreign(v, b[k], _depth + 1) for k, v in a.items() if k in b)
     return _foreign(a, _depth) or _foreign(b, _depth)  # sets, or different types: any program object counts
 
 
 def _refusal(what: str, *values) -> str:
     found = next((c for c in map(_culprit, values) if c is not None), None)
-    if _type(found) is str:  # "depth"
+    if type(found) is str:  # "depth"
         return f"{what} a value nested more than 100 levels deep"
     name = _type_qualname(found) if found is not None else "?"
     return f"{what} an object of the program's class {name}"[:300]
@@ -200,7 +193,7 @@ def _refusal(what: str, *values) -> str:
 
 def _identity_member(x, container) -> bool:
     """`x in container` decided by identity alone (for a program object the test got back)."""
-    return (_type(container) in _CONTAINERS or _type(container) is dict) and _any(y is x for y in container)
+    return (type(container) in _CONTAINERS or type(container) is dict) and any(y is x for y in container)
 
 
 def _strict_eq(a, b):
@@ -217,7 +210,7 @@ def _strict_cmp(ops, operands):
     object of the program's decides a step; `in` still finds the very object it looks for. The
     value is Python's: the last step's result (a pandas Series for `s > 0`), or the first falsy one."""
     result = True
-    for i, op in _enumerate(ops):
+    for i, op in enumerate(ops):
         a, b = operands[i], operands[i + 1]
         if op == "==" or op == "!=":
             refused = _consults_foreign(a, b)
@@ -231,7 +224,7 @@ def _strict_cmp(ops, operands):
         if refused:
             raise AssertionError(_refusal("assert compares", a, b))
         result = _COMPARE[op](a, b)
-        if i < _len(ops) - 1 and not result:
+        if i < len(ops) - 1 and not result:
             return result
     return result
 
@@ -325,7 +318,7 @@ def guard_unittest() -> None:
     def assertCountEqual(self, first, second, msg=None):
         first, second = list(first), list(second)
         if _foreign(first) or _foreign(second):
-            if sorted(map(_id, first)) == sorted(map(_id, second)):
+            if sorted(map(id, first)) == sorted(map(id, second)):
                 return
             raise self.failureException(_refusal("assertCountEqual compares", first, second))
         return count_equal(self, first, second, msg)
@@ -366,7 +359,7 @@ def watch_checkers() -> None:
     watched = [(_module_dict(builtins), "builtins", k, v) for k, v in _module_dict(builtins).items()]
     for module_name, names in CHECKERS.items():
         module = _modules.get(module_name)
-        if _type(module) is _Module:
+        if type(module) is _Module:
             ns = _module_dict(module)
             watched.append((_modules, "sys.modules", module_name, module))
             watched += [(ns, module_name, k, ns[k]) for k in names if k in ns and _from_library(ns[k])]
@@ -386,7 +379,7 @@ def checkers_changed() -> str:
             return f"{what}.{name}"
     for module_name, names in CHECKERS.items():
         module = _modules.get(module_name)
-        if _type(module) is not _Module:
+        if type(module) is not _Module:
             continue
         ns = _module_dict(module)
         for name in names:
@@ -400,21 +393,21 @@ def _from_library(value) -> bool:
     """Is value (a function, a module) the library's? Its `__module__` must name a loaded module
     that is built in or a file under the installation's library directories; a lambda the
     program assigns carries the program's module name."""
-    if _type(value) is _Module:
+    if type(value) is _Module:
         name = value.__name__
     else:
         try:
-            name = _getattr(value, "__module__", None)
+            name = getattr(value, "__module__", None)
         except Exception:  # noqa: BLE001 - a hostile __getattr__
             return False
-    return _type(name) is str and (name in sys.builtin_module_names or _library_module(name))
+    return type(name) is str and (name in sys.builtin_module_names or _library_module(name))
 
 
 def _library_module(name: str) -> bool:
     """Is the loaded module `name` a file under the installation's library directories?"""
     module = _modules.get(name)
-    file = _module_dict(module).get("__file__") if _type(module) is _Module else None
-    return _type(file) is str and file.startswith(_LIBRARY_ROOTS)
+    file = _module_dict(module).get("__file__") if type(module) is _Module else None
+    return type(file) is str and file.startswith(_LIBRARY_ROOTS)
 
 
 _WATCHED: list = []  # (namespace, key, value) that must still hold when a unittest test is judged
@@ -447,7 +440,7 @@ def unittest_changed() -> str:
         if ns.get(key, _MISSING) is not value:
             return f"the program changed unittest: {key}"
     for ns, size, what in _WATCHED_SIZES:
-        if _len(ns) != size:
+        if len(ns) != size:
             return f"the program changed unittest: {what} (an attribute was added)"
     changed = checkers_changed()
     return f"the program changed {changed}" if changed else ""
