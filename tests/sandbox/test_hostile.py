@@ -466,6 +466,20 @@ def test_no_replaced_builtin_breaks_the_harness(pool):
     assert len(names) > 100 and not wrong, wrong
 
 
+def test_test_code_never_runs_on_the_harness_copy_of_the_builtins(pool):
+    """A program that deletes its own `__builtins__` and then edits its caller's: the test code
+    must still run on the real builtins module (exec would otherwise give it the harness's
+    private copy, and the program could break the harness through it)."""
+    program = (
+        "import sys\ndel globals()['__builtins__']\n"
+        "def f():\n    b = sys._getframe(1).f_builtins\n    b['len'] = lambda x: 0\n    return 3\n"
+    )
+    module = "import unittest\nclass T(unittest.TestCase):\n    def test_it(self):\n        self.assertTrue(f() == 3)\n"
+    for test in (AssertTest("t", "assert f() == 3"), UnittestTest("t", module, "T.test_it")):
+        res = run_hostile(pool, program, [test])
+        assert statuses(res) == ["exception"] and res.verdicts[0].message == "the program changed builtins.len", res.verdicts
+
+
 def test_program_objects_may_still_be_passed_to_the_program(pool):
     """The guard is on numbers the assert computes, not on program objects as arguments: MBPP's
     `max_chain_length([Pair(5, 24), ...], 4) == 3` style and `len()`/`str()` of a class-based

@@ -467,8 +467,9 @@ class _Runner:
 
     def _assert(self, test, seconds):
         _, setup, body = test
-        ns = dict(self.ns)
-        ns.update(guards.HELPERS)
+        # The real builtins, even if the program deleted its own `__builtins__` (exec would then
+        # hand the test code this harness's private copy).
+        ns = {**self.ns, **guards.HELPERS, "__builtins__": builtins}
 
         def run():
             if setup:
@@ -589,6 +590,7 @@ class _Runner:
             mod = types.ModuleType(TEST_MODULE)
             mod.__dict__.update({k: v for k, v in self.ns.items() if k not in ("__name__", "__spec__")})
             mod.__dict__.update(guards.HELPERS)  # for the guarded arguments of its assertion calls
+            mod.__dict__["__builtins__"] = builtins  # as in _assert
             sys.modules[TEST_MODULE] = mod
             guards.trust_test_module(mod)
             exec(_compile(source, TEST_MODULE + ".py"), mod.__dict__)
