@@ -6,6 +6,7 @@ Baseline: evalplus 0.3.1 (`evalplus.evaluate`, default fast check, `--parallel 2
 
     python bench/evalplus_compare.py [--cases p1,p2,p3,verdicts,mutants] [--repeat 3]
         [--evalplus-repeat 1] [--verdict-runs 5] [--recheck 3] [--workers 2] [--evalplus-only]
+        [--python PY]
 
 Cases:
   p1        164 HumanEval+ canonical solutions, base + plus tests          target >= 2.5x
@@ -43,7 +44,7 @@ from pathlib import Path
 import mutants as bench_mutants
 import samples as bench_samples
 from agreement import compare_verdicts, summarise_disagreements
-from runners import Evalplus, Focalpo, Run
+from runners import BENCH, Evalplus, Focalpo, Run, interpreter_tag
 
 OUT = Path(__file__).resolve().parent / "out"
 TARGETS = {"p1": 2.5, "p2": 10.0, "p3": 2.5}
@@ -59,8 +60,13 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.work = Path(tempfile.mkdtemp(prefix="focalpo-evalplus-bench-", dir=args.work_dir))
-        self.evalplus = Evalplus(data_dir=args.data_dir)
-        self.focalpo = Focalpo(data=args.focalpo_data)
+        if args.python:  # both tools on another interpreter, each from a venv of its own
+            tag = interpreter_tag(args.python)
+            self.evalplus = Evalplus(BENCH / f".venv-evalplus-{tag}", args.data_dir, base_python=args.python)
+            self.focalpo = Focalpo(data=args.focalpo_data, venv=BENCH / f".venv-focalpo-{tag}", base_python=args.python)
+        else:
+            self.evalplus = Evalplus(data_dir=args.data_dir)
+            self.focalpo = Focalpo(data=args.focalpo_data)
         self.focalpo_ok = False
         self.focalpo_why = "skipped (--evalplus-only)"
         self.warmed: set[str] = set()
@@ -252,8 +258,12 @@ class Bench:
     def main(self) -> dict:
         cases = self.args.cases
         self.evalplus.ensure_venv(log)
+        self.report["machine"]["evalplus_python"] = interpreter_tag(str(self.evalplus.python))
         if not self.args.evalplus_only:
+            self.focalpo.ensure_venv(log)
             self.focalpo_ok, why = self.focalpo.available()
+            if self.focalpo.python.exists():
+                self.report["machine"]["focalpo_python"] = interpreter_tag(str(self.focalpo.python))
             if not self.focalpo_ok:
                 self.focalpo_why = f"not available: {why}"
                 log(f"focalpo side skipped: {why}")
@@ -365,6 +375,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", type=Path, default=bench_samples.DEFAULT_DATA_DIR)
     ap.add_argument("--focalpo-data", type=Path, default=None, help="passed to focalpo eval --data (default: none)")
     ap.add_argument("--evalplus-only", action="store_true", help="skip focalpo even if it exists")
+    ap.add_argument("--python", default=None,
+                    help="run both tools on this interpreter (venvs bench/.venv-{evalplus,focalpo}-<version>-<hash>); "
+                         "default: evalplus from the bench's interpreter, focalpo from <repo>/.venv")
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="parent of the temporary folder (default: the system temp dir; never inside the repo)")
     ap.add_argument("--keep-work", action="store_true", help="keep the temporary folder of samples and results")

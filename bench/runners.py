@@ -11,6 +11,9 @@ its non-daemon "stucking checker" thread, which sleeps in 20 s steps, so exit ti
 by 0-20 s. Speed-ups are computed against `results_s` (the stricter baseline).
 
 focalpo: `<repo>/.venv/bin/focalpo eval --benchmark B --samples S --out R --workers N [--base-only]`.
+
+With another interpreter (`evalplus_compare.py --python PY`), both tools run from venvs of PY:
+`bench/.venv-evalplus-<tag>` and `bench/.venv-focalpo-<tag>` (see `interpreter_tag`).
 """
 
 from __future__ import annotations
@@ -95,11 +98,22 @@ def _run(cmd: list[str], log: Path, env: dict | None = None, cwd: Path | None = 
     return wall, other
 
 
+def interpreter_tag(python: str) -> str:
+    """A name for an interpreter's helper venvs: its version and a hash of its real path
+    (two builds of one version, e.g. pyenv's and Debian's 3.11, get different venvs)."""
+    exe = os.path.realpath(shutil.which(python) or python)
+    got = subprocess.run([exe, "-c", "import platform; print(platform.python_version())"],
+                         capture_output=True, text=True, check=True)
+    return f"{got.stdout.strip()}-{hashlib.sha1(exe.encode()).hexdigest()[:8]}"
+
+
 class Evalplus:
-    def __init__(self, venv: Path = BENCH / ".venv-evalplus", data_dir: Path = bench_samples.DEFAULT_DATA_DIR):
+    def __init__(self, venv: Path = BENCH / ".venv-evalplus", data_dir: Path = bench_samples.DEFAULT_DATA_DIR,
+                 base_python: str = sys.executable):
         self.venv = venv
         self.data_dir = Path(data_dir)
         self.python = venv / "bin" / "python"
+        self.base_python = base_python  # what the venv is created from
 
     def ensure_venv(self, log=print) -> None:
         """Create the venv once; reuse it while it holds evalplus==0.3.1."""
@@ -111,7 +125,7 @@ class Evalplus:
             log(f"{self.venv}: evalplus missing or wrong version ({got.stdout.strip() or got.stderr[-200:]}); rebuilding")
             shutil.rmtree(self.venv)
         log(f"creating {self.venv} with evalplus=={EVALPLUS_VERSION} (once, ~1 min)")
-        subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True)
+        subprocess.run([self.base_python, "-m", "venv", str(self.venv)], check=True)
         subprocess.run([str(self.python), "-m", "pip", "install", "-q", f"evalplus=={EVALPLUS_VERSION}"], check=True)
 
     def env(self) -> dict:
@@ -193,10 +207,25 @@ class Evalplus:
 
 
 class Focalpo:
-    def __init__(self, repo: Path = bench_samples.REPO, data: Path | None = None):
+    def __init__(self, repo: Path = bench_samples.REPO, data: Path | None = None, venv: Path | None = None,
+                 base_python: str | None = None):
+        """`venv`: the project venv by default; with `base_python`, a venv of the bench's own
+        (`bench/.venv-focalpo-<interpreter>`, created from it once, `pip install -e <repo>`)."""
         self.repo = repo
-        self.exe = repo / ".venv" / "bin" / "focalpo"
+        self.venv = venv or repo / ".venv"
+        self.base_python = base_python
+        self.python = self.venv / "bin" / "python"
+        self.exe = self.venv / "bin" / "focalpo"
         self.data = data
+
+    def ensure_venv(self, log=print) -> None:
+        """With `base_python`: create the venv once and (re)install the checkout into it."""
+        if self.base_python is None:
+            return
+        if not self.python.exists():
+            log(f"creating {self.venv} from {self.base_python} (once)")
+            subprocess.run([self.base_python, "-m", "venv", str(self.venv)], check=True)
+        subprocess.run([str(self.python), "-m", "pip", "install", "-q", "-e", str(self.repo)], check=True)
 
     def available(self) -> tuple[bool, str]:
         """(True, "") when `focalpo eval` exists; else (False, why)."""
@@ -215,8 +244,7 @@ class Focalpo:
         """Write the package's bytecode, as `pip install` does (and as evalplus's venv has it).
         An editable install under PYTHONDONTWRITEBYTECODE=1 never writes it, so every timed run,
         its zygotes included, would compile focalpo's modules again (~0.5 s of a p2 run here)."""
-        python = self.repo / ".venv" / "bin" / "python"
-        subprocess.run([str(python), "-m", "compileall", "-q", str(self.repo / "src")], check=True, capture_output=True)
+        subprocess.run([str(self.python), "-m", "compileall", "-q", str(self.repo / "src")], check=True, capture_output=True)
 
     def run(self, samples: Path, benchmark: str, base_only: bool, workers: int, workdir: Path,
             details: bool = False) -> Run:
@@ -244,8 +272,7 @@ class Focalpo:
     def zero_overhead(self, case: str, workers: int, data_dir: Path) -> dict:
         """`compute_floor.py`: the case's tests run in-process on `workers` forked processes, no
         sandbox, no judging (what no evaluator can beat on this machine)."""
-        python = self.repo / ".venv" / "bin" / "python"
-        cmd = [str(python), str(BENCH / "compute_floor.py"), "--case", case, "--workers", str(workers),
+        cmd = [str(self.python), str(BENCH / "compute_floor.py"), "--case", case, "--workers", str(workers),
                "--data-dir", str(data_dir), "--json"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
         if proc.returncode != 0:
