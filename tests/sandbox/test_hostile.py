@@ -825,6 +825,40 @@ def test_each_job_gets_the_same_empty_work_directory_as_home_and_tmpdir(pool):
     assert len(set(a[:4])) == 1 and a[4] == []
 
 
+FILL = (
+    "import glob, os\n"
+    "def fill(d, mib=64):\n"
+    "    written, block, errno = 0, b'x' * (1 << 20), 0\n"
+    "    try:\n"
+    "        for i in range(mib):\n"
+    "            with open(os.path.join(d, f'fill-{i}'), 'wb') as f:\n"
+    "                f.write(block)\n"
+    "            written += len(block)\n"
+    "    except OSError as e:\n"
+    "        errno = e.errno\n"
+    "    for p in glob.glob(os.path.join(d, 'fill-*')):\n"
+    "        os.remove(p)\n"
+    "    return written >> 20, errno\n"
+)
+ENOSPC = 28
+
+
+def test_files_a_job_writes_are_bounded_by_limits_scratch(pool):
+    """Files in the private scratch dirs are memory (tmpfs): a job fills at most `Limits.scratch`
+    of each, then gets ENOSPC, instead of taking the host's RAM. Per-job limits resize them; the
+    next job has the pool's size back."""
+    need(pool, "private_tmp")
+    dirs = ["/tmp", "/var/tmp", "/dev/shm", "."]  # "." (the working dir) is in /tmp
+    tests = [CallTest(d, "fill", (d,)) for d in dirs]
+    small = run_one(pool, FILL, tests, limits=replace(FAST, scratch=8 << 20), return_outputs=True)
+    for d, (mib, errno) in zip(dirs, small.outputs):
+        assert errno == ENOSPC and 4 <= mib <= 8, (d, mib, errno)
+    larger = run_one(pool, FILL, tests, limits=replace(FAST, scratch=24 << 20), return_outputs=True)
+    assert [o[1] for o in larger.outputs] == [ENOSPC] * 4 and all(16 <= o[0] <= 24 for o in larger.outputs), larger.outputs
+    back = run_one(pool, FILL, tests, return_outputs=True)  # FAST: the default 1 GiB
+    assert [tuple(o) for o in back.outputs] == [(64, 0)] * 4, back.outputs
+
+
 def test_parent_environment_is_invisible(monkeypatch):
     name = f"FOCALPO_SECRET_{uuid.uuid4().hex[:8].upper()}"
     monkeypatch.setenv(name, "hunter2")

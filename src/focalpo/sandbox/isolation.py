@@ -2,9 +2,10 @@
 
 Everything here degrades gracefully: each feature is tried, and what could not be set up is
 reported (`IsolationReport`) instead of failing. As root on Linux the zygote gets its own mount and
-network namespace (no interfaces, so no network), a private read-only-for-jobs /tmp, and each job a
-fresh PID namespace (the job is its PID 1: when it dies the kernel kills everything it started,
-`setsid` daemons included) and an unprivileged uid of its own slot.
+network namespace (no interfaces, so no network), a private /tmp, /var/tmp and /dev/shm of bounded
+size (tmpfs, emptied after every job), and each job a fresh PID namespace (the job is its PID 1:
+when it dies the kernel kills everything it started, `setsid` daemons included) and an
+unprivileged uid of its own slot.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class IsolationReport:
 
     pid_namespace: bool = False  # each job in its own PID namespace: nothing survives it
     network_disabled: bool = False  # jobs see no network interface
-    private_tmp: bool = False  # /tmp, /var/tmp, /dev/shm are private and not writable by jobs
+    private_tmp: bool = False  # /tmp, /var/tmp, /dev/shm are private to the slot, bounded, wiped after each job
     job_uid: int | None = None  # jobs run as this unprivileged uid (None: as the caller)
     processes_hidden: bool = False  # jobs see only their own processes in /proc
     subreaper: bool = False  # orphans of a job are re-parented to the zygote and killed
@@ -72,9 +73,10 @@ class IsolationReport:
         return asdict(self)
 
 
-def setup_zygote(slot: int, network: bool) -> tuple[IsolationReport, int | None]:
+def setup_zygote(slot: int, network: bool, scratch: int) -> tuple[IsolationReport, int | None]:
     """Isolate the zygote process itself. Returns the report and an fd of its PID namespace
-    (None when per-job PID namespaces are unavailable)."""
+    (None when per-job PID namespaces are unavailable). `scratch`: bytes each private scratch dir
+    may hold (`Limits.scratch`)."""
     rep = IsolationReport()
     root = os.geteuid() == 0
     _set_subreaper(rep)
@@ -89,7 +91,7 @@ def setup_zygote(slot: int, network: bool) -> tuple[IsolationReport, int | None]
         rep.notes.append(f"mount/network namespace unavailable ({e}); network is NOT disabled")
         flags = 0
     if flags & CLONE_NEWNS:
-        _private_tmp(rep)
+        _private_tmp(rep, scratch)
     # One uid per live zygote (its PID is unique while it lives): jobs of different pools, in this
     # or any other process, never share a uid, so never an RLIMIT_NPROC budget or a kill target.
     rep.job_uid = JOB_UID_BASE + os.getpid()
@@ -110,6 +112,7 @@ def setup_zygote(slot: int, network: bool) -> tuple[IsolationReport, int | None]
 SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # private per slot, writable, wiped after each job
 MS_BIND = 0x1000
 MS_MOVE = 0x2000
+MS_REMOUNT = 0x20
 
 
 def needed_paths() -> list[str]:
@@ -143,12 +146,14 @@ def _masks_for(paths: list[str]) -> list[str]:
     return sorted(masks)
 
 
-def _private_tmp(rep: IsolationReport) -> None:
+def _private_tmp(rep: IsolationReport, scratch: int) -> None:
     """In the zygote's own mount namespace: hide what jobs must not see, keep what they need.
 
     Non-traversable ancestors of the interpreter's directories (typically /root) are covered by
     an empty tmpfs into which only those directories are bound back; /tmp, /var/tmp and /dev/shm
-    become private tmpfs (emptied after every job); the job root lives in a root-owned tmpfs.
+    become private tmpfs of `scratch` bytes each (emptied after every job: files there are memory,
+    so a job that fills them gets ENOSPC instead of taking the host's RAM); the root-owned job
+    root lives in /tmp.
     """
     try:
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
@@ -164,15 +169,16 @@ def _private_tmp(rep: IsolationReport) -> None:
             staged.append((f"{stage}/{i}", p))
         for m in masks:
             if m != stage:
-                mode = "1777" if m in SCRATCH_DIRS else "0755"
-                mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=50%")
+                options = f"mode=1777,size={scratch}" if m in SCRATCH_DIRS else "mode=0755"  # jobs cannot write
+                mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, options)
         for src, dst in staged:
             os.makedirs(dst, mode=0o755, exist_ok=True)
             mount(src, dst, None, MS_MOVE, None)
-        mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=50%")  # last: it held the stage
+        mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={scratch}")  # last: it held the stage
         for d in SCRATCH_DIRS:
             if os.path.isdir(d):
                 _SCRATCH_DEVICES[d] = os.stat(d).st_dev
+        _SCRATCH_SIZE[0] = scratch
         os.makedirs(JOBS_ROOT, mode=0o711, exist_ok=True)
         rep.private_tmp = True
         _hide_processes(rep)
@@ -193,6 +199,18 @@ def _hide_processes(rep: IsolationReport) -> None:
 
 
 _SCRATCH_DEVICES: dict[str, int] = {}  # scratch dir -> st_dev of the tmpfs this zygote mounted there
+_SCRATCH_SIZE = [0]  # bytes each of them may hold now
+
+
+def size_scratch(size: int) -> None:
+    """Give each private scratch dir room for `size` bytes (a job whose `Limits.scratch` differs
+    from the last one's). Between jobs they are empty, so shrinking cannot fail on their content."""
+    if size == _SCRATCH_SIZE[0]:
+        return
+    for d, dev in _SCRATCH_DEVICES.items():
+        if os.stat(d).st_dev == dev:
+            mount("tmpfs", d, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={size}")
+    _SCRATCH_SIZE[0] = size
 
 
 def wipe_scratch() -> None:

@@ -234,10 +234,10 @@ class _Slot:
 
     def __init__(
         self, index: int, network: bool, preload: Sequence[str], wait: bool = True,
-        on_demand: Sequence[str] = ON_DEMAND_PRELOAD,
+        on_demand: Sequence[str] = ON_DEMAND_PRELOAD, scratch: int = Limits.scratch,
     ):  # fmt: skip
         self.index = index
-        self.config = json.dumps({"network": network, "preload": list(preload)})
+        self.config = json.dumps({"network": network, "preload": list(preload), "scratch": scratch})
         self.preload = frozenset(preload)
         self.on_demand = [m for m in on_demand if m not in self.preload]
         self.ready = False
@@ -645,7 +645,10 @@ class ExecPool:
         self.progress = progress
         # The zygotes start side by side and in the background: the first job (or `isolation`)
         # waits for them, so a caller can load its data meanwhile.
-        self._slots = [_Slot(i, limits.network, preload, wait=False, on_demand=on_demand) for i in range(self.workers)]
+        self._slots = [
+            _Slot(i, limits.network, preload, wait=False, on_demand=on_demand, scratch=limits.scratch)
+            for i in range(self.workers)
+        ]
 
     @property
     def isolation(self) -> dict:

@@ -22,7 +22,9 @@ import tempfile
 
 from focalpo.sandbox import _job, guards
 from focalpo.sandbox._channel import recv_msg, send_msg
-from focalpo.sandbox.isolation import JOBS_ROOT, fork_job, in_scratch, kill_leftovers, setup_zygote, wipe_scratch
+from focalpo.sandbox.isolation import (
+    JOBS_ROOT, fork_job, in_scratch, kill_leftovers, setup_zygote, size_scratch, wipe_scratch,
+)  # fmt: skip
 
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -64,6 +66,8 @@ def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd,
     else:
         workdir = tempfile.mkdtemp(prefix="job-")
         spec["env"] = _job_env(workdir)
+    if report.private_tmp:
+        size_scratch(spec["limits"]["scratch"])  # this job's Limits.scratch (a remount only if it changed)
     if report.job_uid is not None:
         os.chown(workdir, report.job_uid, report.job_uid)
     spec["workdir"] = workdir
@@ -120,7 +124,7 @@ def _fresh_dir(path: str) -> str:
 def main(argv: list[str]) -> None:
     fd, slot, config = int(argv[1]), int(argv[2]), json.loads(argv[3])
     sock = socket.socket(fileno=fd)
-    report, pid_ns_fd = setup_zygote(slot, network=config.get("network", False))
+    report, pid_ns_fd = setup_zygote(slot, network=config.get("network", False), scratch=config["scratch"])
     if report.private_tmp:
         # `python -m` put the caller's working directory first on sys.path. Under a private /tmp
         # a scratch dir there is the jobs' (writable, and hidden from them anyway): an on-demand
