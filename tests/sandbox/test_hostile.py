@@ -857,6 +857,8 @@ def test_files_a_job_writes_are_bounded_by_limits_scratch(pool):
     assert [o[1] for o in larger.outputs] == [ENOSPC] * 4 and all(16 <= o[0] <= 24 for o in larger.outputs), larger.outputs
     back = run_one(pool, FILL, tests, return_outputs=True)  # FAST: the default 1 GiB
     assert [tuple(o) for o in back.outputs] == [(64, 0)] * 4, back.outputs
+    with pytest.raises(ValueError, match="at least 1 MiB"):
+        Limits(scratch=0)  # tmpfs would read size=0 as unbounded
 
 
 def test_parent_environment_is_invisible(monkeypatch):

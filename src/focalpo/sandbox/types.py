@@ -161,6 +161,11 @@ class Limits:
     network: bool = False  # allow network (only meaningful where the OS can take it away)
     fail_fast: bool = False  # stop at the first test that does not pass (like evalplus --fast_check)
 
+    def __post_init__(self):
+        if not isinstance(self.scratch, int) or self.scratch < MiB:
+            # tmpfs reads size=0 as "unbounded", and the job's working directory lives there
+            raise ValueError(f"Limits.scratch must be an int of at least 1 MiB (bytes), got {self.scratch!r}")
+
     def time_for(self, test: TestCase) -> float:
         return test.time_limit if test.time_limit is not None else self.test_time
 
