@@ -6,7 +6,7 @@ Baseline: evalplus 0.3.1 (`evalplus.evaluate`, default fast check, `--parallel 2
 
     python bench/evalplus_compare.py [--cases p1,p2,p3,verdicts,mutants] [--repeat 3]
         [--evalplus-repeat 1] [--verdict-runs 5] [--recheck 3] [--workers 2] [--evalplus-only]
-        [--python PY]
+        [--python PY] [--interleave]
 
 Cases:
   p1        164 HumanEval+ canonical solutions, base + plus tests          target >= 2.5x
@@ -118,13 +118,30 @@ class Bench:
             log(f"  focalpo FAILED on {benchmark}; skipping its focalpo side from now on:\n{str(e)[-1500:]}")
             return self.focalpo_broken[benchmark]
 
+    def timed_runs(self, name: str, samples: Path, case) -> tuple[list[Run], list[Run] | str]:
+        """evalplus's timed runs, then focalpo's; with --interleave they alternate (E F E F ...), so
+        that a machine whose load drifts during the case weighs on both tools alike."""
+        n_ep, n_fp = self.args.evalplus_repeat, self.args.repeat
+        if not self.args.interleave:
+            ep = [self.run_evalplus(name, samples, case.benchmark, case.base_only) for _ in range(n_ep)]
+            return ep, self.focalpo_runs(name, samples, case.benchmark, case.base_only, n_fp)
+        ep: list[Run] = []
+        fp: list[Run] | str = []
+        for i in range(max(n_ep, n_fp)):
+            if i < n_ep:
+                ep.append(self.run_evalplus(name, samples, case.benchmark, case.base_only))
+            if i < n_fp and not isinstance(fp, str):
+                got = self.focalpo_runs(name, samples, case.benchmark, case.base_only, 1)
+                fp = got if isinstance(got, str) else fp + got
+        return ep, fp
+
     # ---------------------------------------------------------------- cases
     def timing_case(self, name: str) -> dict:
         case = bench_samples.CASES[name]
         samples = self.case_file(name)
         n = sum(1 for _ in open(samples))
         log(f"{name}: {n} samples, {case.benchmark}, {'base only' if case.base_only else 'base + plus'}")
-        ep = [self.run_evalplus(name, samples, case.benchmark, case.base_only) for _ in range(self.args.evalplus_repeat)]
+        ep, fp = self.timed_runs(name, samples, case)
         self.evalplus_runs[name] = ep
         row = {
             "samples": n,
@@ -154,7 +171,6 @@ class Bench:
             row["max_speedup_zero_overhead"] = row["evalplus_s"] / ideal["ideal_wall_s"] if ideal["ideal_wall_s"] else None
             log(f"  zero-overhead {name}: one core {ideal['single_cpu_s']:.1f} CPU-s, {self.args.workers} workers "
                 f"{ideal['ideal_wall_s']:.2f}s (contention x{ideal['contention']:.2f})")
-        fp = self.focalpo_runs(name, samples, case.benchmark, case.base_only, self.args.repeat)
         if isinstance(fp, str):
             row["focalpo_error"] = fp
         else:
@@ -375,6 +391,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--data-dir", type=Path, default=bench_samples.DEFAULT_DATA_DIR)
     ap.add_argument("--focalpo-data", type=Path, default=None, help="passed to focalpo eval --data (default: none)")
     ap.add_argument("--evalplus-only", action="store_true", help="skip focalpo even if it exists")
+    ap.add_argument("--interleave", action="store_true",
+                    help="alternate the two tools' timed runs (E F E F ...) instead of all of evalplus's first")
     ap.add_argument("--python", default=None,
                     help="run both tools on this interpreter (venvs bench/.venv-{evalplus,focalpo}-<version>-<hash>); "
                          "default: evalplus from the bench's interpreter, focalpo from <repo>/.venv")
