@@ -839,24 +839,39 @@ FILL = (
     "    for p in glob.glob(os.path.join(d, 'fill-*')):\n"
     "        os.remove(p)\n"
     "    return written >> 20, errno\n"
+    "def touch(d, n=5000):\n"
+    "    made, errno = 0, 0\n"
+    "    try:\n"
+    "        for i in range(n):\n"
+    "            open(os.path.join(d, f'empty-{i}'), 'w').close()\n"
+    "            made += 1\n"
+    "    except OSError as e:\n"
+    "        errno = e.errno\n"
+    "    for p in glob.glob(os.path.join(d, 'empty-*')):\n"
+    "        os.remove(p)\n"
+    "    return made, errno\n"
 )
 ENOSPC = 28
 
 
 def test_files_a_job_writes_are_bounded_by_limits_scratch(pool):
     """Files in the private scratch dirs are memory (tmpfs): a job fills at most `Limits.scratch`
-    of each, then gets ENOSPC, instead of taking the host's RAM. Per-job limits resize them; the
-    next job has the pool's size back."""
+    of each, and one file per 16 KiB of it (empty files cost kernel memory, not size), then gets
+    ENOSPC, instead of taking the host's RAM. Per-job limits resize them; the next job has the
+    pool's size back."""
     need(pool, "private_tmp")
     dirs = ["/tmp", "/var/tmp", "/dev/shm", "."]  # "." (the working dir) is in /tmp
-    tests = [CallTest(d, "fill", (d,)) for d in dirs]
+    tests = [CallTest(d, "fill", (d,)) for d in dirs] + [CallTest(f"{d} inodes", "touch", (d,)) for d in dirs]
     small = run_one(pool, FILL, tests, limits=replace(FAST, scratch=8 << 20), return_outputs=True)
     for d, (mib, errno) in zip(dirs, small.outputs):
         assert errno == ENOSPC and 4 <= mib <= 8, (d, mib, errno)
+    for d, (made, errno) in zip(dirs, small.outputs[4:]):
+        assert errno == ENOSPC and 1000 <= made <= 1024, (d, made, errno)  # 8 MiB / 16 KiB = 512: the floor, 1024
     larger = run_one(pool, FILL, tests, limits=replace(FAST, scratch=24 << 20), return_outputs=True)
-    assert [o[1] for o in larger.outputs] == [ENOSPC] * 4 and all(16 <= o[0] <= 24 for o in larger.outputs), larger.outputs
-    back = run_one(pool, FILL, tests, return_outputs=True)  # FAST: the default 1 GiB
-    assert [tuple(o) for o in back.outputs] == [(64, 0)] * 4, back.outputs
+    assert [o[1] for o in larger.outputs] == [ENOSPC] * 8, larger.outputs
+    assert all(16 <= o[0] <= 24 for o in larger.outputs[:4]) and all(1400 <= o[0] <= 1536 for o in larger.outputs[4:]), larger.outputs
+    back = run_one(pool, FILL, tests, return_outputs=True)  # FAST: the default 1 GiB, 65,536 files
+    assert [tuple(o) for o in back.outputs] == [(64, 0)] * 4 + [(5000, 0)] * 4, back.outputs
     with pytest.raises(ValueError, match="at least 1 MiB"):
         Limits(scratch=0)  # tmpfs would read size=0 as unbounded
 

@@ -39,8 +39,8 @@ was actually in force, with notes on what was not):
 - environment: the zygote starts with a minimal environment and jobs get a fixed one: nothing of
   the caller's environment (API keys, tokens) is visible; PYTHONHASHSEED and `random` are fixed.
 - resources: address space (4 GiB), file size, open files, processes per job uid (64), files in
-  each private scratch dir (tmpfs, so memory: 1 GiB, `Limits.scratch`; then ENOSPC), no core
-  dumps, captured stdout/stderr capped (excess dropped and flagged).
+  each private scratch dir (tmpfs, so memory: 1 GiB and 65,536 files, `Limits.scratch`; then
+  ENOSPC), no core dumps, captured stdout/stderr capped (excess dropped and flagged).
 
 What is NOT isolated:
 - this is not a security boundary against a determined attacker: there is no seccomp filter, the

@@ -169,12 +169,12 @@ def _private_tmp(rep: IsolationReport, scratch: int) -> None:
             staged.append((f"{stage}/{i}", p))
         for m in masks:
             if m != stage:
-                options = f"mode=1777,size={scratch}" if m in SCRATCH_DIRS else "mode=0755"  # jobs cannot write
+                options = f"mode=1777,{_bounds(scratch)}" if m in SCRATCH_DIRS else "mode=0755"  # jobs cannot write
                 mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, options)
         for src, dst in staged:
             os.makedirs(dst, mode=0o755, exist_ok=True)
             mount(src, dst, None, MS_MOVE, None)
-        mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={scratch}")  # last: it held the stage
+        mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,{_bounds(scratch)}")  # last: it held the stage
         for d in SCRATCH_DIRS:
             if os.path.isdir(d):
                 _SCRATCH_DEVICES[d] = os.stat(d).st_dev
@@ -200,6 +200,13 @@ def _hide_processes(rep: IsolationReport) -> None:
 
 _SCRATCH_DEVICES: dict[str, int] = {}  # scratch dir -> st_dev of the tmpfs this zygote mounted there
 _SCRATCH_SIZE = [0]  # bytes each of them may hold now
+INODE_BYTES = 16 * 1024  # a scratch dir holds one file or directory per this many bytes of Limits.scratch
+
+
+def _bounds(size: int) -> str:
+    """tmpfs options for a scratch dir of `size` bytes. Inodes are bounded too: an empty file
+    takes no `size` but ~1 KB of kernel memory, and a job creates ~100,000 a second."""
+    return f"size={size},nr_inodes={max(1024, size // INODE_BYTES)}"
 
 
 def size_scratch(size: int) -> None:
@@ -209,7 +216,7 @@ def size_scratch(size: int) -> None:
         return
     for d, dev in _SCRATCH_DEVICES.items():
         if os.stat(d).st_dev == dev:
-            mount("tmpfs", d, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, f"size={size}")
+            mount("tmpfs", d, None, MS_REMOUNT | MS_NOSUID | MS_NODEV, _bounds(size))
     _SCRATCH_SIZE[0] = size
 
 

@@ -156,7 +156,7 @@ class Limits:
     output: int = 1 * MiB  # stdout/stderr kept per stream (excess is dropped and flagged)
     file_size: int = 64 * MiB  # RLIMIT_FSIZE
     open_files: int = 256  # RLIMIT_NOFILE
-    scratch: int = 1 * GiB  # bytes each private scratch dir (/tmp with the working dir, /var/tmp, /dev/shm) holds
+    scratch: int = 1 * GiB  # bytes (and one file per 16 KiB) each private scratch dir holds: /tmp, /var/tmp, /dev/shm
     processes: int = 64  # RLIMIT_NPROC for the job's uid (when the sandbox can switch uid)
     network: bool = False  # allow network (only meaningful where the OS can take it away)
     fail_fast: bool = False  # stop at the first test that does not pass (like evalplus --fast_check)
