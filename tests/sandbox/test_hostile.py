@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
+from errno import ENOSPC
 from pathlib import Path
 
 import pytest
@@ -851,7 +852,6 @@ FILL = (
     "        os.remove(p)\n"
     "    return made, errno\n"
 )
-ENOSPC = 28
 
 
 def test_files_a_job_writes_are_bounded_by_limits_scratch(pool):
