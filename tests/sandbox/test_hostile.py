@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from errno import ENOSPC
+from errno import EFBIG, EMFILE, ENOSPC
 from pathlib import Path
 
 import pytest
@@ -719,6 +719,58 @@ def test_infinite_loops_are_killed(pool, hang):
     program = f"import signal\ndef f():\n    {HANGS[hang]}"
     res = run_hostile(pool, program, [CallTest("hang", "f", (), expected=1, time_limit=HANG)])
     assert statuses(res) == ["timeout"]
+
+
+LIMITS_PROGRAM = """
+import os, resource
+
+def limits():
+    names = ["RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_FSIZE", "RLIMIT_NOFILE"]
+    with open("/proc/self/oom_score_adj") as f:
+        return [list(resource.getrlimit(getattr(resource, n))) for n in names] + [f.read().strip()]
+
+def in_a_child():
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.write(w, repr(limits()).encode())
+        os._exit(0)
+    os.close(w)
+    os.wait()
+    return eval(os.read(r, 4096))
+
+def write(n):
+    with open("big.bin", "wb") as f:
+        f.write(b"x" * n)
+
+def open_many(n):
+    fds = []
+    try:
+        for _ in range(n):
+            fds.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError as e:
+        return [len(fds), e.errno]
+    return [len(fds), 0]
+"""
+
+
+def test_resource_limits_reach_the_program_and_its_children(pool):
+    """The defaults as documented (4 GiB of address space, no core dumps, 64 MiB files, 256 fds),
+    and every job process is the OOM killer's first choice (memory is bounded per process only)."""
+    d = Limits()
+    tests = [CallTest("job", "limits", ()), CallTest("child", "in_a_child", ())]
+    res = run_one(pool, LIMITS_PROGRAM, tests, limits=d, return_outputs=True)
+    want = [[d.memory] * 2, [0, 0], [d.file_size] * 2, [d.open_files] * 2, "1000"]
+    assert d.memory == 4 << 30
+    assert res.outputs == [want, want], res.verdicts
+
+
+def test_file_size_and_open_file_limits_bind(pool):
+    tests = [CallTest("write", "write", (3 << 20,)), CallTest("open", "open_many", (500,))]
+    res = run_one(pool, LIMITS_PROGRAM, tests, limits=replace(FAST, file_size=1 << 20, open_files=40), return_outputs=True)
+    assert [v.status for v in res.verdicts] == ["exception", "pass"], res.verdicts  # no expected output: any value passes
+    assert res.verdicts[0].message == "OSError: [Errno 27] File too large" and EFBIG == 27
+    opened, err = res.outputs[1]
+    assert err == EMFILE and opened < 40
 
 
 def test_memory_bomb(pool):

@@ -46,7 +46,9 @@ What is NOT isolated:
 - this is not a security boundary against a determined attacker: there is no seccomp filter, the
   kernel is shared, files readable by any user (the Python installation, /etc) stay readable, and
   CPU time is not capped beyond the per-test wall limit;
-- memory is limited per process, not per job: a job may start up to 64 processes;
+- memory is limited per process, not per job: a job may start up to 64 processes. Every job
+  process has the highest OOM score (`oom_score_adj` 1000), so if a job exhausts the host's
+  memory the kernel kills the job's processes first, not the evaluator or other work;
 - assertion and unittest tests are decided inside the job, next to the program. Asserts, and the
   arguments of unittest's assertion calls, are rewritten so that objects of classes the program
   created cannot fake `==`, ordering, `in` or truth, also inside containers and in comparisons

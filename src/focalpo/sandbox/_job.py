@@ -201,6 +201,7 @@ def confine(spec: dict, result_fd: int, out_fd: int, err_fd: int) -> None:
     ):
         if value is not None:
             resource.setrlimit(res, (value, value))
+    _prefer_oom_kill()
     uid = spec.get("uid")
     if uid is not None:
         os.setgroups([])
@@ -213,6 +214,23 @@ def confine(spec: dict, result_fd: int, out_fd: int, err_fd: int) -> None:
     module = spec.get("module", PROGRAM_MODULE)
     if module != PROGRAM_MODULE:
         sys.argv = [module + ".py"]
+
+
+def _prefer_oom_kill() -> None:
+    """Make this job, and every process it starts (they inherit it), the kernel OOM killer's first
+    victims: memory is bounded per process (RLIMIT_AS), so a job of many processes can still
+    exhaust the host, and then it must die, not the evaluator or the user's other work. Raising
+    one's own score needs no privilege; where /proc is missing this is skipped."""
+    try:
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        _write(fd, b"1000")
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def prepare_zygote(env: dict[str, str] | None, workdir: str | None) -> None:
