@@ -706,6 +706,33 @@ def test_map_keeps_job_order_and_matches_execute():
     assert [(statuses(r), r.outputs) for r in results] == [(statuses(r), r.outputs) for r in sequential]
 
 
+def test_an_error_in_a_worker_surfaces_and_no_job_starts_after_it(monkeypatch):
+    """map() and imap() raise the first error a slot's thread met (here: a run that raises), and
+    no slot starts another job after it: the slot busy with the slow first job stops there."""
+    import focalpo.sandbox.pool as sandbox_pool
+
+    started = []
+    real_run = sandbox_pool._Slot.run
+
+    def run(self, job, limits):
+        started.append(job.program)
+        if "boom" in job.program:
+            raise RuntimeError("boom")
+        return real_run(self, job, limits)
+
+    monkeypatch.setattr(sandbox_pool._Slot, "run", run)
+    slow = "import time\ndef f():\n    time.sleep(0.3)\n    return 1"
+    programs = [slow, "boom = 1\ndef f():\n    return 1"] + [f"def f():\n    return {k}" for k in range(4)]
+    jobs = [Job(p, [CallTest("t", "f", (), expected=1)]) for p in programs]
+    with ExecPool(workers=2, limits=FAST) as pool2:
+        for consume in (pool2.map, lambda js: list(pool2.imap(js))):
+            started.clear()
+            with pytest.raises(RuntimeError, match="boom"):
+                consume(jobs)
+            time.sleep(0.5)  # the slow job has ended: had its slot gone on, it would have started another
+            assert sorted(started) == sorted(programs[:2])
+
+
 @pytest.mark.parametrize("fail_fast", [True, False])
 def test_jobs_of_a_failed_group_are_skipped_under_fail_fast(pool, fail_fast):
     """Chunks of one test list share a group: once one fails, those not started are NOT_RUN."""

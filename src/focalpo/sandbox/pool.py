@@ -662,48 +662,53 @@ class ExecPool:
         """
         import queue
 
+        done: queue.Queue = queue.Queue()
+        n = self._start(jobs, lambda i, r: done.put((i, r)))[1]
+        for _ in range(n):
+            i, r = done.get()
+            if i < 0:
+                raise r
+            yield i, r
+
+    def _start(self, jobs: Iterable[Job], deliver: Callable[[int, Any], None]) -> tuple[list[threading.Thread], int]:
+        """Start one thread per slot working through `jobs`, costly ones first. Each thread calls
+        deliver(index, result) itself as a job finishes, or deliver(-1, exception) and stops; once
+        a job raised, no thread starts another. Returns the threads and the number of jobs."""
         indexed = list(enumerate(jobs))
         if any(j.cost for _, j in indexed):
             indexed.sort(key=lambda ij: -ij[1].cost)
         it = iter(indexed)
         lock = threading.Lock()
-        done: queue.Queue = queue.Queue()
         failed_groups: set = set()
+        broken: list[BaseException] = []
 
         def worker(slot: _Slot) -> None:
             while True:
                 with lock:
-                    item = next(it, None)
+                    item = None if broken else next(it, None)
                     skip = item is not None and item[1].group is not None and item[1].group in failed_groups
                 if item is None:
-                    done.put(None)
                     return
                 i, job = item
                 if skip:
-                    done.put((i, _skipped(job, slot.isolation)))
+                    deliver(i, _skipped(job, slot.isolation))
                     continue
                 try:
                     result = self._run_with_retry(slot, job)
                 except BaseException as e:  # noqa: BLE001 - surfaced in the caller's thread
-                    done.put(e)
+                    with lock:
+                        broken.append(e)
+                    deliver(-1, e)
                     return
                 if job.group is not None and not result.passed and (job.limits or self.limits).fail_fast:
                     with lock:
                         failed_groups.add(job.group)
-                done.put((i, result))
+                deliver(i, result)
 
         threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in self._slots]
         for t in threads:
             t.start()
-        live = len(threads)
-        while live:
-            item = done.get()
-            if item is None:
-                live -= 1
-            elif isinstance(item, BaseException):
-                raise item
-            else:
-                yield item
+        return threads, len(indexed)
 
     def _run_with_retry(self, slot: _Slot, job: Job) -> ExecResult:
         try:
@@ -712,17 +717,35 @@ class ExecPool:
             return slot.run(job, self.limits)  # the zygote was restarted; one more try
 
     def map(self, jobs: Sequence[Job], desc: str | None = None) -> list[ExecResult]:
-        """Results in job order, with a progress bar when `desc` (or the pool's `progress`) is set."""
+        """Results in job order, with a progress bar when `desc` (or the pool's `progress`) is set.
+
+        The slots' threads file each result themselves: the calling thread only waits for them to
+        end, instead of waking (and taking the GIL) once per job as `imap`'s consumer does."""
         jobs = list(jobs)
         results: list[ExecResult | None] = [None] * len(jobs)
+        errors: list[BaseException] = []
         label = desc or self.progress
         bar = _progress(len(jobs), label)
-        for i, r in self.imap(jobs):
+        bar_lock = threading.Lock()
+
+        def deliver(i: int, r) -> None:
+            if i < 0:
+                errors.append(r)
+                return
             results[i] = r
             if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+                with bar_lock:
+                    bar.update(1)
+
+        threads, _ = self._start(jobs, deliver)
+        try:
+            for t in threads:
+                t.join()
+        finally:
+            if bar is not None:
+                bar.close()
+        if errors:
+            raise errors[0]
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
