@@ -25,6 +25,7 @@ from focalpo.sandbox import (
     ExecPool,
     ExecResult,
     Job,
+    SandboxError,
     StdioTest,
     UnittestTest,
     execute,
@@ -708,7 +709,8 @@ def test_map_keeps_job_order_and_matches_execute():
 
 def test_an_error_in_a_worker_surfaces_and_no_job_starts_after_it(monkeypatch):
     """map() and imap() raise the first error a slot's thread met (here: a run that raises), and
-    no slot starts another job after it: the slot busy with the slow first job stops there."""
+    no slot starts another job after it: the slot busy with the slow first job stops there. A
+    closed pool refuses jobs (map used to return Nones, imap nothing)."""
     import focalpo.sandbox.pool as sandbox_pool
 
     started = []
@@ -731,6 +733,9 @@ def test_an_error_in_a_worker_surfaces_and_no_job_starts_after_it(monkeypatch):
                 consume(jobs)
             time.sleep(0.5)  # the slow job has ended: had its slot gone on, it would have started another
             assert sorted(started) == sorted(programs[:2])
+    for consume in (pool2.map, lambda js: list(pool2.imap(js))):  # closed: an error, not a hang or Nones
+        with pytest.raises(SandboxError, match="closed"):
+            consume(jobs)
 
 
 @pytest.mark.parametrize("fail_fast", [True, False])

@@ -674,6 +674,8 @@ class ExecPool:
         """Start one thread per slot working through `jobs`, costly ones first. Each thread calls
         deliver(index, result) itself as a job finishes, or deliver(-1, exception) and stops; once
         a job raised, no thread starts another. Returns the threads and the number of jobs."""
+        if not self._slots:
+            raise SandboxError("the pool is closed")
         indexed = list(enumerate(jobs))
         if any(j.cost for _, j in indexed):
             indexed.sort(key=lambda ij: -ij[1].cost)
