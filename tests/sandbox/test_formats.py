@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from dataclasses import replace
 
@@ -736,6 +737,25 @@ def test_an_error_in_a_worker_surfaces_and_no_job_starts_after_it(monkeypatch):
     for consume in (pool2.map, lambda js: list(pool2.imap(js))):  # closed: an error, not a hang or Nones
         with pytest.raises(SandboxError, match="closed"):
             consume(jobs)
+
+
+def test_map_never_returns_a_missing_result(pool, monkeypatch):
+    """If a slot's thread dies between jobs (here: its progress-bar update raises), map() raises
+    instead of returning None for the jobs that thread would have run."""
+    import focalpo.sandbox.pool as sandbox_pool
+
+    class BrokenBar:
+        def update(self, n):
+            raise ValueError("bar")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(sandbox_pool, "_progress", lambda total, desc: BrokenBar())
+    monkeypatch.setattr(threading, "excepthook", lambda args: None)  # the thread's own report
+    jobs = [Job("def f():\n    return 1", [CallTest("t", "f", (), expected=1)]) for _ in range(3)]
+    with pytest.raises(SandboxError, match="ended before its jobs"):
+        pool.map(jobs, desc="eval")
 
 
 @pytest.mark.parametrize("fail_fast", [True, False])

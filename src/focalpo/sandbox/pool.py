@@ -748,6 +748,8 @@ class ExecPool:
                 bar.close()
         if errors:
             raise errors[0]
+        if any(r is None for r in results):  # a slot's thread died outside a job (in deliver)
+            raise SandboxError("a pool thread ended before its jobs did")
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
