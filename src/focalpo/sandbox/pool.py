@@ -662,18 +662,19 @@ class ExecPool:
         """
         import queue
 
+        jobs = list(jobs)
         done: queue.Queue = queue.Queue()
-        n = self._start(jobs, lambda i, r: done.put((i, r)))[1]
-        for _ in range(n):
+        self._start(jobs, lambda i, r: done.put((i, r)))
+        for _ in range(len(jobs)):
             i, r = done.get()
             if i < 0:
                 raise r
             yield i, r
 
-    def _start(self, jobs: Iterable[Job], deliver: Callable[[int, Any], None]) -> tuple[list[threading.Thread], int]:
+    def _start(self, jobs: Sequence[Job], deliver: Callable[[int, Any], None]) -> list[threading.Thread]:
         """Start one thread per slot working through `jobs`, costly ones first. Each thread calls
         deliver(index, result) itself as a job finishes, or deliver(-1, exception) and stops; once
-        a job raised, no thread starts another. Returns the threads and the number of jobs."""
+        a job raised, no thread starts another. Returns the threads."""
         if not self._slots:
             raise SandboxError("the pool is closed")
         indexed = list(enumerate(jobs))
@@ -710,7 +711,7 @@ class ExecPool:
         threads = [threading.Thread(target=worker, args=(s,), daemon=True) for s in self._slots]
         for t in threads:
             t.start()
-        return threads, len(indexed)
+        return threads
 
     def _run_with_retry(self, slot: _Slot, job: Job) -> ExecResult:
         try:
@@ -739,7 +740,7 @@ class ExecPool:
                 with bar_lock:
                     bar.update(1)
 
-        threads, _ = self._start(jobs, deliver)
+        threads = self._start(jobs, deliver)
         try:
             for t in threads:
                 t.join()
