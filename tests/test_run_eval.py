@@ -150,3 +150,49 @@ def test_merge_results_concatenates_in_order():
     assert [v.name for v in m.verdicts] == ["t0", "t1"]
     assert m.status == Status.TIMEOUT and m.stdout == "xy" and m.stdout_truncated
     assert merge_results([a]) is a
+
+
+def test_chunk_target_scales_with_the_run_within_bounds():
+    from focalpo.run_eval import CHUNK_SECONDS, CHUNKS_PER_WORKER, MAX_CHUNK_SECONDS, chunk_target
+
+    assert chunk_target(0.0, 2) == CHUNK_SECONDS  # light runs: the finest chunks
+    assert chunk_target(16 * CHUNK_SECONDS, 2) == CHUNK_SECONDS
+    middle = (CHUNK_SECONDS + MAX_CHUNK_SECONDS) / 2
+    assert chunk_target(middle * 2 * CHUNKS_PER_WORKER, 2) == pytest.approx(middle)
+    assert chunk_target(middle * 2 * CHUNKS_PER_WORKER, 4) == pytest.approx(max(CHUNK_SECONDS, middle / 2))
+    assert chunk_target(1e6, 2) == MAX_CHUNK_SECONDS  # HumanEval+ or MBPP+ on two workers
+    assert chunk_target(1.0, 0) == CHUNK_SECONDS
+
+
+def test_heavy_lists_split_into_chunks_sized_to_the_run(bench, monkeypatch):
+    """With reference times of 0.2 s a test (0.2 x 23 = 4.6 s in all) on one worker, chunks hold
+    up to 4.6 / CHUNKS_PER_WORKER = 0.575 s: two tests, where the least size would hold one."""
+    import dataclasses
+
+    import focalpo.groundtruth
+    from focalpo.sandbox import ExecPool
+
+    data, samples, out = bench
+
+    def fake_fill_expected(problems, *args, **kwargs):  # the jsonl tests carry their expected outputs
+        return [dataclasses.replace(p, meta={**p.meta, "ref_seconds": {t.name: 0.2 for ts in p.tests.values() for t in ts}})
+                for p in problems]  # fmt: skip
+
+    jobs = []
+    real_map = ExecPool.map
+
+    def spy(self, js, desc=None):
+        jobs.extend(js)
+        return real_map(self, js, desc)
+
+    monkeypatch.setattr(focalpo.groundtruth, "fill_expected", fake_fill_expected)
+    monkeypatch.setattr(ExecPool, "map", spy)
+    assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--samples", str(samples),
+                 "--out", str(out), "--workers", "1", "--no-progress", "--details"]) == 0  # fmt: skip
+    add = [[t.name for t in j.tests] for j in jobs if j.tests[0].entry_point == "add"]
+    assert add == [["b0", "b1"], ["b2"], ["p0", "p1"], ["p2", "p3"]] * 3
+    div = [[t.name for t in j.tests] for j in jobs if j.tests[0].entry_point == "div"]
+    assert div == [["b0", "p0"]]  # 0.4 s in all: base and plus share one job
+    recs = json.loads(out.read_text())["samples"]  # the chunks' verdicts are put back together
+    assert [f["test"] for f in recs[1]["failures"]] == ["b0", "b1", "b2", "p0", "p1", "p2", "p3"]
+    assert [(r["base_status"], r["plus_status"]) for r in recs] == [("pass", "pass"), ("fail", "fail"), ("pass", "fail"), ("pass", "fail")]

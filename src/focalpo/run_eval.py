@@ -29,8 +29,11 @@ from focalpo.extract import program_from_sample, read_samples
 from focalpo.problems import Problem, benchmark_path, load_benchmark
 from focalpo.sandbox.types import ExecResult, Limits, Status
 
+# Reference seconds of tests per job when a heavy test list is split (see chunk_target).
+CHUNK_SECONDS = 0.25  # the least
+MAX_CHUNK_SECONDS = 1.0  # the most
+CHUNKS_PER_WORKER = 8  # in between: the run's reference seconds over this many chunks per worker
 # Benchmarks whose tests have no per-test limit from a reference run get this many seconds.
-CHUNK_SECONDS = 0.25  # reference seconds of tests per job when a test list is split (see split_by_cost)
 DEFAULT_TEST_TIME = {"bigcodebench": 60.0, "bigcodebench-complete": 60.0, "bigcodebench-instruct": 60.0}
 
 
@@ -136,14 +139,16 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
 
         jobs: list[Job] = []
         owners: list[tuple[int, tuple[str, ...]]] = []  # (sample number, splits) of each job
+        ref_total = {t: sum(p.meta.get("ref_seconds", {}).values()) for t, p in by_id.items()}
+        target = chunk_target(sum(ref_total[s["task_id"]] for s, _ in samples), pool.workers)
         for n, (s, program) in enumerate(samples):
             problem = by_id[s["task_id"]]
             splits = ["base"] if cfg.base_only else list(problem.tests)
             ref = problem.meta.get("ref_seconds", {})
             libs = problem.meta.get("libs", ())
-            chunked = {split: split_by_cost(problem.tests[split], ref) for split in splits}
+            chunked = {split: split_by_cost(problem.tests[split], ref, target) for split in splits}
             whole = [c[0] for c in chunked.values() if len(c) == 1 and c[0][0]]  # (tests, cost) of unsplit lists
-            if len(splits) > 1 and len(whole) == len(splits) and sum(cost for _, cost in whole) <= CHUNK_SECONDS:
+            if len(splits) > 1 and len(whole) == len(splits) and sum(cost for _, cost in whole) <= target:
                 # Light splits share one job, each its own fail-fast segment (see Job.segments).
                 starts = list(itertools.accumulate(len(tests) for tests, _ in whole))[:-1]
                 tests = [t for part, _ in whole for t in part]
@@ -216,12 +221,23 @@ def _sample_indices(samples) -> list[int]:
     return out
 
 
-def split_by_cost(tests: Sequence, ref_seconds: dict[str, float], target: float = CHUNK_SECONDS) -> list[tuple[list, float]]:
-    """Consecutive runs of tests whose reference run time adds up to about `target` seconds.
+def chunk_target(total_seconds: float, workers: int) -> float:
+    """Reference seconds of tests per job for a run whose tests take `total_seconds` in all.
 
-    A heavy test list (HumanEval/15's plus tests take ~9 s) then spreads over every worker
-    instead of holding one while the others idle; each chunk re-imports the program (~1 ms).
-    Tests without a reference time count as free, so such lists stay whole.
+    Chunks let a heavy list spread over every worker instead of holding one while the others
+    idle; with the costliest jobs started first, light jobs fill the gaps at the end. But each
+    chunk is a fresh process, which re-imports the program (~1 ms) and faults in all the memory
+    it uses anew (a HumanEval/15 job: 21k page faults, against 11k per big input in a process
+    that already ran one). So chunks are as big as `CHUNKS_PER_WORKER` per worker allows, within
+    [`CHUNK_SECONDS`, `MAX_CHUNK_SECONDS`]: reference times mispredict (a big return value costs
+    more to send than to compute), and the run's last gap is about one chunk long.
+    """
+    return min(MAX_CHUNK_SECONDS, max(CHUNK_SECONDS, total_seconds / (max(1, workers) * CHUNKS_PER_WORKER)))
+
+
+def split_by_cost(tests: Sequence, ref_seconds: dict[str, float], target: float = CHUNK_SECONDS) -> list[tuple[list, float]]:
+    """Consecutive runs of tests whose reference run time adds up to about `target` seconds
+    (see `chunk_target`). Tests without a reference time count as free, so such lists stay whole.
     """
     chunks: list[tuple[list, float]] = []
     cur: list = []
