@@ -10,6 +10,7 @@ Run: .venv/bin/python -m pytest tests/sandbox/test_files_coverage.py -q
 
 from __future__ import annotations
 
+import pickle
 import sys
 import types
 from dataclasses import replace
@@ -321,8 +322,8 @@ def test_default_jobs_are_unchanged(pool, monkeypatch):
     """No module name, files or coverage: the job gets exactly the spec keys it always got, and
     the results are those of before (tracebacks aside, which only failing tests carry)."""
     specs = []
-    send = pool_module.send_msg
-    monkeypatch.setattr(pool_module, "send_msg", lambda sock, obj, fds=(): (specs.append(obj), send(sock, obj, fds)))
+    send = pool_module.send_raw  # the job's spec goes pickled, as the zygote's second frame
+    monkeypatch.setattr(pool_module, "send_raw", lambda sock, data: (specs.append(pickle.loads(data)), send(sock, data)))
     program = "def add(a, b):\n    print('adding')\n    return a + b\n"
     tests = [
         CallTest("ok", "add", (1, 2), expected=3),

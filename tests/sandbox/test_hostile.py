@@ -999,13 +999,18 @@ def test_expected_outputs_never_reach_the_job(pool, monkeypatch):
     """The job scans every gc-tracked container for the expected value; and everything the parent
     sends to the zygote is checked for it too."""
     sent: list[bytes] = []
-    real_send = sandbox_pool.send_msg
+    real_send, real_send_raw = sandbox_pool.send_msg, sandbox_pool.send_raw
 
     def spy(sock, obj, fds=()):
         sent.append(pickle.dumps(obj))
         return real_send(sock, obj, fds)
 
+    def spy_raw(sock, data):  # the job's spec, pickled
+        sent.append(bytes(data))
+        return real_send_raw(sock, data)
+
     monkeypatch.setattr(sandbox_pool, "send_msg", spy)
+    monkeypatch.setattr(sandbox_pool, "send_raw", spy_raw)
     program = f'''
 import gc, sys
 # Built at run time (the program text holds it reversed) and kept in one object for the whole job

@@ -23,10 +23,27 @@ def send_msg(sock: socket.socket, obj, fds: list[int] | tuple[int, ...] = ()) ->
         sock.sendall(data)
 
 
+def send_raw(sock: socket.socket, data: bytes) -> None:
+    """Send bytes as one frame, for `recv_raw` (no pickling at either end)."""
+    sock.sendall(_LEN.pack(len(data)))
+    if data:
+        sock.sendall(data)
+
+
 def recv_msg(sock: socket.socket):
     """Returns (obj, fds); raises EOFError when the peer is gone."""
-    head = bytearray()
     fds: list[int] = []
+    body = _recv_frame(sock, fds)
+    return pickle.loads(body), fds
+
+
+def recv_raw(sock: socket.socket) -> bytearray:
+    """The bytes of one `send_raw` frame; raises EOFError when the peer is gone."""
+    return _recv_frame(sock, [])
+
+
+def _recv_frame(sock: socket.socket, fds: list[int]) -> bytearray:
+    head = bytearray()
     while len(head) < _LEN.size:
         chunk, got, _, _ = socket.recv_fds(sock, _LEN.size - len(head), 16)
         fds += got
@@ -41,4 +58,4 @@ def recv_msg(sock: socket.socket):
         if k == 0:
             raise EOFError("peer closed the channel mid-message")
         view = view[k:]
-    return pickle.loads(body), fds
+    return body

@@ -15,6 +15,7 @@ import atexit
 import functools
 import json
 import os
+import pickle
 import selectors
 import signal
 import socket
@@ -26,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from focalpo.sandbox._channel import recv_msg, send_msg
+from focalpo.sandbox._channel import recv_msg, send_msg, send_raw
 from focalpo.sandbox.asserts import rewrite_asserts, rewrite_unittest
 from focalpo.sandbox.feedback import CoverageLines, format_traceback, parse_traceback
 from focalpo.sandbox.jobfiles import PROGRAM_MODULE, check_job_layout
@@ -333,11 +334,14 @@ class _Slot:
         wanted = [m for m in self.on_demand if m not in self.imported and m in job.program]
         wanted += [m for m in dict.fromkeys(job.imports) if m not in self.imported and m not in self.preload and m not in wanted]
         if wanted:
-            spec["import"] = wanted  # the zygote imports these before it forks this job
-            self.imported.update(wanted)
+            self.imported.update(wanted)  # the zygote imports these before it forks this job
+        # The zygote reads only the small header; the job decodes its own spec (see zygote._serve).
+        header = (spec["limits"]["scratch"], wanted)
+        body = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
         pipes = [os.pipe() for _ in range(3)]
         try:
-            send_msg(self.sock, spec, [w for _, w in pipes])
+            send_msg(self.sock, header, [w for _, w in pipes])
+            send_raw(self.sock, body)
             (kind, _pid), fds = recv_msg(self.sock)
         except (OSError, EOFError) as e:
             for r, w in pipes:

