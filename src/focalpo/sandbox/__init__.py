@@ -8,13 +8,14 @@
         results = pool.map(jobs, desc="eval")
 
 How a job runs: each pool slot has a *zygote*, a clean pre-warmed Python process started with a
-scrubbed environment. Every job is a fresh `fork()` of it (about 1 ms) that decodes its own spec (so
-every job of a zygote starts from the same heap), imports the program and runs its tests in order, reporting on a private pipe (passing tests a few milliseconds' worth per
-message; a big return value as its bare pickle, read in place). Call and stdin/stdout tests are judged
-in the parent (`oracles.judge_call`): the job only returns values, decoded by an unpickler that
-builds nothing but plain builtin values, and never sees the expected outputs. Each test has its
-own time limit: an in-process timer first, then a hard kill by the parent, after which a fresh job
-continues with the next test.
+scrubbed environment. Every job is a fresh `fork()` of it (about 1 ms) that decodes its own spec
+(so every job of a zygote starts from the same heap), imports the program and runs its tests in
+order, reporting on a private pipe (passing tests a few milliseconds' worth per message; a big
+return value as its bare pickle, read in place). Call and stdin/stdout tests are judged in the
+parent (`oracles.judge_call`): the job only returns values, decoded by an unpickler that builds
+nothing but plain builtin values, and never sees the expected outputs. Each test has its own time
+limit: an in-process timer first, then a hard kill by the parent, after which a fresh job continues
+with the next test.
 
 `Job(module="fib", files={"data.json": ...}, coverage=True)`: the program is importable as `fib`
 (tests `from fib import fib`), extra files are written into the job's directory (first on
