@@ -4,9 +4,8 @@ Started by `focalpo.sandbox.pool` as `python -m focalpo.sandbox.zygote FD SLOT C
 per pool slot, with a scrubbed environment. It isolates itself once (mount + network namespace,
 private /tmp: see `isolation.py`), imports commonly used modules so jobs start warm, then loops:
 receive a job's header (with three pipe write-ends) and its pickled spec (first importing any
-modules the header names that it lacks), fork the job, which decodes the spec itself (in a fresh
-PID namespace where possible), hand the parent a pidfd to it,
-wait, kill leftover processes, report the raw wait status and remove the job's files (with a
+modules the header names that it lacks), fork the job (in a fresh PID namespace where possible),
+which decodes the spec itself, hand the parent a pidfd to it, wait, kill leftover processes, report the raw wait status and remove the job's files (with a
 private /tmp after the report, so the parent prepares the next job meanwhile).
 """
 
@@ -160,7 +159,8 @@ def _serve(sock: socket.socket, report, pid_ns_fd, fixed_workdir: str | None) ->
     built, left the allocator's free lists in a different state for every job, some of them
     ruinous: `sum(range(1, n + 1))` ran about 40 % slower in every job after a zygote's first
     one, as each of its int allocations took pymalloc's slow path (a full pool re-linked each
-    time). It also saves work: 9 % fewer page faults and 7 % less CPU on 1,640 short jobs.
+    time). It also saves work: 9 % fewer page faults and 7 % less CPU on 1,640 short jobs
+    (HumanEval+ base tests, Debian's Python 3.11).
     """
     try:
         (scratch, imports), fds = recv_msg(sock)
