@@ -5,8 +5,9 @@ per pool slot, with a scrubbed environment. It isolates itself once (mount + net
 private /tmp: see `isolation.py`), imports commonly used modules so jobs start warm, then loops:
 receive a job's header (with three pipe write-ends) and its pickled spec (first importing any
 modules the header names that it lacks), fork the job (in a fresh PID namespace where possible),
-which decodes the spec itself, hand the parent a pidfd to it, wait, kill leftover processes, report the raw wait status and remove the job's files (with a
-private /tmp after the report, so the parent prepares the next job meanwhile).
+which decodes the spec itself, hand the parent a pidfd to it, wait, kill leftover processes, report
+the raw wait status and remove the job's files (with a private /tmp after the report, so the parent
+prepares the next job meanwhile).
 """
 
 from __future__ import annotations
