@@ -333,8 +333,7 @@ class _Slot:
             _add_layout(spec, job)
         wanted = [m for m in self.on_demand if m not in self.imported and m in job.program]
         wanted += [m for m in dict.fromkeys(job.imports) if m not in self.imported and m not in self.preload and m not in wanted]
-        if wanted:
-            self.imported.update(wanted)  # the zygote imports these before it forks this job
+        self.imported.update(wanted)  # the zygote imports these before it forks this job
         # The zygote reads only the small header; the job decodes its own spec (see zygote._serve).
         header = (spec["limits"]["scratch"], wanted)
         body = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
