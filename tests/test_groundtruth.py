@@ -92,6 +92,19 @@ def test_expected_and_time_limits(dataset, tmp_path):
     assert ADD.tests["base"][0].expected is NO_EXPECTED  # the input problems are not modified
 
 
+def test_prepared_ground_truth_fills_one_problem_at_a_time(dataset, tmp_path):
+    """`prepare_expected` runs and caches everything up front; `apply` then fills a problem as
+    `fill_expected` would, and `reference_seconds` is what its tests took in the reference run."""
+    pool = FakePool({"base/0": 0.25, "base/1": 0.5, "base/2": 0.125})
+    truth = gt.prepare_expected([ADD, DIV], dataset, pool=pool, cache_dir=tmp_path, on_failure="drop")
+    assert len(pool.jobs) == 2
+    assert truth.reference_seconds("T/add") == 0.875 and truth.reference_seconds("T/div") == 0.25  # 1 // 0 dropped
+    assert [truth.apply(p) for p in (ADD, DIV)] == fill_expected([ADD, DIV], dataset, pool=NoRunPool(), cache_dir=tmp_path, on_failure="drop")
+    add = truth.apply(ADD)
+    assert sum(add.meta["ref_seconds"].values()) == truth.reference_seconds("T/add")
+    assert truth.reference_seconds("T/unknown") == 0
+
+
 def test_not_none_transform_turns_match_objects_into_bools(dataset, tmp_path):
     (m,) = fill_expected([MATCH], dataset, pool=FakePool(), cache_dir=tmp_path)
     assert [t.expected.value for t in m.tests["base"]] == [True, False]

@@ -174,18 +174,28 @@ def test_heavy_lists_split_into_chunks_sized_to_the_run(bench, monkeypatch):
 
     data, samples, out = bench
 
-    def fake_fill_expected(problems, *args, **kwargs):  # the jsonl tests carry their expected outputs
-        return [dataclasses.replace(p, meta={**p.meta, "ref_seconds": {t.name: 0.2 for ts in p.tests.values() for t in ts}})
-                for p in problems]  # fmt: skip
+    class FakeTruth:  # the jsonl tests carry their expected outputs; only the times are made up
+        def __init__(self, problems):
+            self.tests = {p.task_id: sum(map(len, p.tests.values())) for p in problems}
+
+        def reference_seconds(self, task_id):
+            return 0.2 * self.tests[task_id]
+
+        def apply(self, p):
+            return dataclasses.replace(p, meta={**p.meta, "ref_seconds": {t.name: 0.2 for ts in p.tests.values() for t in ts}})
 
     jobs = []
     real_map = ExecPool.map
 
     def spy(self, js, desc=None):
-        jobs.extend(js)
-        return real_map(self, js, desc)
+        def recorded():
+            for j in js:
+                jobs.append(j)
+                yield j
 
-    monkeypatch.setattr(focalpo.groundtruth, "fill_expected", fake_fill_expected)
+        return real_map(self, recorded(), desc)
+
+    monkeypatch.setattr(focalpo.groundtruth, "prepare_expected", lambda problems, *a, **k: FakeTruth(problems))
     monkeypatch.setattr(ExecPool, "map", spy)
     assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--samples", str(samples),
                  "--out", str(out), "--workers", "1", "--no-progress", "--details"]) == 0  # fmt: skip
@@ -196,3 +206,37 @@ def test_heavy_lists_split_into_chunks_sized_to_the_run(bench, monkeypatch):
     recs = json.loads(out.read_text())["samples"]  # the chunks' verdicts are put back together
     assert [f["test"] for f in recs[1]["failures"]] == ["b0", "b1", "b2", "p0", "p1", "p2", "p3"]
     assert [(r["base_status"], r["plus_status"]) for r in recs] == [("pass", "pass"), ("fail", "fail"), ("pass", "fail"), ("pass", "fail")]
+
+
+def test_the_costliest_task_runs_while_the_next_one_is_filled(bench, monkeypatch):
+    """Jobs stream into the pool task by task, costliest task first: the first task's samples
+    run while the next task's tests are being filled, and the records are as in sample order."""
+    import threading
+
+    from focalpo.groundtruth import GroundTruth
+    from focalpo.sandbox import ExecPool
+
+    data, samples, out = bench
+    started, order = threading.Event(), []
+    run, apply = ExecPool._run_with_retry, GroundTruth.apply
+
+    def spy(self, slot, job):
+        order.append(("start", job.tests[0].entry_point))
+        started.set()
+        return run(self, slot, job)
+
+    def apply_after_a_start(self, problem):
+        if order:  # not the first task: a job of the first must be running already
+            assert started.wait(30), "no job started before the next task was filled"
+        order.append(("fill", problem.entry_point))
+        return apply(self, problem)
+
+    monkeypatch.setattr(ExecPool, "_run_with_retry", spy)
+    monkeypatch.setattr(GroundTruth, "apply", apply_after_a_start)
+    monkeypatch.setattr(GroundTruth, "reference_seconds", lambda self, task_id: 2.0 if task_id == "toy/div" else 1.0)
+    assert _run(data, samples, out) == 0
+    assert order[:3] == [("fill", "div"), ("start", "div"), ("fill", "add")]  # div: its sample file comes last
+    recs = json.loads(out.read_text())["samples"]
+    assert [(r["task_id"], r["sample_index"], r["status"]) for r in recs] == [
+        ("toy/add", 0, "pass"), ("toy/add", 1, "fail"), ("toy/add", 2, "fail"), ("toy/div", 0, "fail"),
+    ]  # fmt: skip

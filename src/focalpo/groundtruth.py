@@ -112,6 +112,52 @@ def fill_expected(
     what succeeded); `"drop"` removes those tests and records them in
     `problem.meta["dropped_tests"]` ({name: reason}).
     """
+    truth = prepare_expected(
+        problems, dataset_path, pool=pool, splits=splits, cache_dir=cache_dir, min_time_limit=min_time_limit,
+        time_factor=time_factor, limits=limits, on_failure=on_failure, refresh=refresh,
+    )  # fmt: skip
+    return [truth.apply(p) for p in problems]
+
+
+@dataclass
+class GroundTruth:
+    """The expected outputs and reference times of some problems' call tests, ready to be set on
+    them one problem at a time (`apply`): `focalpo eval` starts running a problem's samples
+    before it has filled the next problem's tests."""
+
+    entries: dict[str, Entries]  # split -> task_id -> test name -> (pickle of expected, t_ref)
+    dropped: Failures  # task_id -> the tests whose reference run failed, with why
+    splits: list[str]
+    min_time_limit: float
+    time_factor: float
+
+    def reference_seconds(self, task_id: str) -> float:
+        """The reference run's seconds, summed over this task's tests (of `splits`)."""
+        return sum(t_ref for split in self.splits for _, t_ref in self.entries[split].get(task_id, {}).values())
+
+    def apply(self, problem: Problem) -> Problem:
+        """`problem` with its pending call tests filled (see `apply_entries`)."""
+        entry = _entry_of(problem.task_id, self.entries)
+        dropped = self.dropped.get(problem.task_id)
+        return apply_entries(problem, entry, self.min_time_limit, self.time_factor, dropped, self.splits)
+
+
+def prepare_expected(
+    problems: Sequence[Problem],
+    dataset_path: str | os.PathLike | None,
+    *,
+    pool: ExecPool | None = None,
+    splits: Sequence[str] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    min_time_limit: float = 1.0,
+    time_factor: float = 4.0,
+    limits: Limits = REFERENCE_LIMITS,
+    on_failure: str = "raise",
+    refresh: bool = False,
+) -> GroundTruth:
+    """`fill_expected` without the filling: loads the cache, runs the reference programs on the
+    tests it lacks (and caches them), applies `on_failure`, and returns the `GroundTruth` that
+    fills each problem."""
     if on_failure not in ("raise", "drop"):
         raise ValueError(f"on_failure must be 'raise' or 'drop', got {on_failure!r}")
     wanted = list(splits) if splits is not None else sorted({s for p in problems for s in p.tests})
@@ -133,10 +179,7 @@ def fill_expected(
     dropped = {p.task_id: _relevant(p, wanted, failures) for p in problems}
     if on_failure == "raise" and any(dropped.values()):
         raise GroundTruthError(_failure_report(dropped))
-    return [
-        apply_entries(p, _entry_of(p.task_id, entries), min_time_limit, time_factor, dropped[p.task_id], wanted)
-        for p in problems
-    ]
+    return GroundTruth(entries, dropped, wanted, min_time_limit, time_factor)
 
 
 def _entry_of(task_id: str, entries: dict[str, Entries]) -> Entry:

@@ -8,7 +8,8 @@ sandbox against the problem's base tests and, separately, its plus tests (as eva
 test (evalplus's fast check), `details=True` runs every test. Light base and plus lists share one
 job as two fail-fast segments (a failure in the base tests does not stop the plus tests).
 Expected outputs of HumanEval+/MBPP+ come from `focalpo.groundtruth` (computed once, cached on
-disk).
+disk). Jobs reach the pool task by task, costliest task first, as each task's tests are filled
+with their expected outputs: the first samples run while the other tasks are still being filled.
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from focalpo.atomic import atomic_path
 from focalpo.evaluate import error_table, format_summary_table, summarize
 from focalpo.extract import program_from_sample, read_samples
 from focalpo.problems import Problem, benchmark_path, load_benchmark
 from focalpo.sandbox.types import ExecResult, Limits, Status
+
+if TYPE_CHECKING:
+    from focalpo.sandbox import Job
 
 # Reference seconds of tests per job when a heavy test list is split (see chunk_target).
 CHUNK_SECONDS = 0.25  # the least
@@ -106,8 +110,8 @@ def _record(task_id: str, index: int, program: str, base: ExecResult, plus: Exec
 
 def evaluate_benchmark(cfg: EvalConfig) -> dict:
     """Run the evaluation and return the results dict (also written to `cfg.out` when set)."""
-    from focalpo.groundtruth import fill_expected
-    from focalpo.sandbox import ExecPool, Job
+    from focalpo.groundtruth import prepare_expected
+    from focalpo.sandbox import ExecPool
 
     out = Path(cfg.out) if cfg.out else default_out_path(cfg.samples)
     if out.exists() and not cfg.overwrite:
@@ -125,47 +129,37 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         samples = _read(cfg, by_id)
         timings["load"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        used = [by_id[t] for t in dict.fromkeys(s["task_id"] for s, _ in samples)]
-        filled = fill_expected(
-            used,
+        by_task: dict[str, list[int]] = {}
+        for n, (s, _) in enumerate(samples):
+            by_task.setdefault(s["task_id"], []).append(n)
+        truth = prepare_expected(
+            [by_id[t] for t in by_task],
             data_path,
             pool=pool,
             splits=["base"] if cfg.base_only else None,
             min_time_limit=cfg.min_time_limit,
             time_factor=cfg.time_factor,
         )
-        by_id.update({p.task_id: p for p in filled})
         timings["ground_truth"] = time.perf_counter() - t1
-
-        jobs: list[Job] = []
-        owners: list[tuple[int, tuple[str, ...]]] = []  # (sample number, splits) of each job
-        ref_total = {t: sum(p.meta.get("ref_seconds", {}).values()) for t, p in by_id.items()}
-        target = chunk_target(sum(ref_total[s["task_id"]] for s, _ in samples), pool.workers)
-        for n, (s, program) in enumerate(samples):
-            problem = by_id[s["task_id"]]
-            splits = ["base"] if cfg.base_only else list(problem.tests)
-            ref = problem.meta.get("ref_seconds", {})
-            libs = problem.meta.get("libs", ())
-            chunked = {split: split_by_cost(problem.tests[split], ref, target) for split in splits}
-            whole = [c[0] for c in chunked.values() if len(c) == 1 and c[0][0]]  # (tests, cost) of unsplit lists
-            if len(splits) > 1 and len(whole) == len(splits) and sum(cost for _, cost in whole) <= target:
-                # Light splits share one job, each its own fail-fast segment (see Job.segments).
-                starts = list(itertools.accumulate(len(tests) for tests, _ in whole))[:-1]
-                tests = [t for part, _ in whole for t in part]
-                jobs.append(Job(program, tests, cost=sum(cost for _, cost in whole), segments=starts, imports=libs))
-                owners.append((n, tuple(splits)))
-                continue
-            for split in splits:
-                chunks = chunked[split]
-                group = (n, split) if len(chunks) > 1 else None  # fail-fast across the chunks
-                for chunk, cost in chunks:
-                    jobs.append(Job(program, chunk, cost=cost, group=group, imports=libs))
-                    owners.append((n, (split,)))
         t2 = time.perf_counter()
-        gc.freeze()  # the loaded data: collections while the jobs run skip it
-        gc.enable()
+        owners: list[tuple[int, tuple[str, ...]]] = []  # (sample number, splits) of each job
+
+        def jobs():
+            """Each task's jobs, costliest task first: its samples run while the next task's tests
+            are being filled."""
+            total = sum(truth.reference_seconds(s["task_id"]) for s, _ in samples)
+            target = chunk_target(total, pool.workers)
+            for task_id in sorted(by_task, key=lambda t: -truth.reference_seconds(t)):
+                problem = by_id[task_id] = truth.apply(by_id[task_id])
+                for n in by_task[task_id]:
+                    for job, splits in _sample_jobs(problem, samples[n][1], n, cfg.base_only, target):
+                        owners.append((n, splits))
+                        yield job
+            gc.freeze()  # the loaded data: collections while the jobs run skip it
+            gc.enable()
+
         try:
-            results = pool.map(jobs, desc="eval" if cfg.progress else None)
+            results = pool.map(jobs(), desc="eval" if cfg.progress else None)
         finally:
             gc.unfreeze()
         timings["execute"] = time.perf_counter() - t2
@@ -194,6 +188,29 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
     write_json_atomic(out, result)
     result["out"] = str(out)
     return result
+
+
+def _sample_jobs(problem: Problem, program: str, n: int, base_only: bool, target: float) -> list[tuple[Job, tuple[str, ...]]]:
+    """The jobs of sample number `n`, each with the test splits it covers: light splits share one
+    job, heavy ones are cut into chunks of about `target` reference seconds (see `chunk_target`)."""
+    from focalpo.sandbox import Job
+
+    splits = ["base"] if base_only else list(problem.tests)
+    ref = problem.meta.get("ref_seconds", {})
+    libs = problem.meta.get("libs", ())
+    chunked = {split: split_by_cost(problem.tests[split], ref, target) for split in splits}
+    whole = [c[0] for c in chunked.values() if len(c) == 1 and c[0][0]]  # (tests, cost) of unsplit lists
+    if len(splits) > 1 and len(whole) == len(splits) and sum(cost for _, cost in whole) <= target:
+        # Light splits share one job, each its own fail-fast segment (see Job.segments).
+        starts = list(itertools.accumulate(len(tests) for tests, _ in whole))[:-1]
+        tests = [t for part, _ in whole for t in part]
+        return [(Job(program, tests, cost=sum(cost for _, cost in whole), segments=starts, imports=libs), tuple(splits))]
+    jobs = []
+    for split in splits:
+        chunks = chunked[split]
+        group = (n, split) if len(chunks) > 1 else None  # fail-fast across the chunks
+        jobs += [(Job(program, chunk, cost=cost, group=group, imports=libs), (split,)) for chunk, cost in chunks]
+    return jobs
 
 
 @contextmanager

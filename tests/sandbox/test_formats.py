@@ -890,6 +890,66 @@ def test_map_progress_bar(pool, capsys):
     assert "sandbox-progress" in capsys.readouterr().err
 
 
+def _started_spy(monkeypatch):
+    """Record the program of every job the pool starts; returns (list of programs, Event set on each start)."""
+    import focalpo.sandbox.pool as sandbox_pool
+
+    started: list[str] = []
+    event = threading.Event()
+    run = sandbox_pool.ExecPool._run_with_retry
+
+    def spy(self, slot, job):
+        started.append(job.program)
+        event.set()
+        return run(self, slot, job)
+
+    monkeypatch.setattr(sandbox_pool.ExecPool, "_run_with_retry", spy)
+    return started, event
+
+
+def test_map_starts_jobs_while_a_generator_is_still_yielding_them(pool, monkeypatch, capsys):
+    started, event = _started_spy(monkeypatch)
+    test = [CallTest("t", "f", (), expected=1)]
+
+    def jobs():
+        yield Job("def f():\n    return 1", test)
+        # map has not drained the generator first: the job above runs while we are still here
+        assert event.wait(30), "the first job did not start while the generator was paused"
+        yield Job("def f():\n    return 2", test, cost=1.0)
+        yield Job("def f():\n    return 1", test)
+
+    results = pool.map(jobs(), desc="streamed")
+    assert [r.status for r in results] == ["pass", "wrong_answer", "pass"]  # in the order yielded
+    assert started[0] == "def f():\n    return 1"
+    assert "3/3" in capsys.readouterr().err  # the bar's total, known once the generator ended
+
+
+def test_map_stops_starting_jobs_when_the_generator_raises(pool, monkeypatch):
+    started, event = _started_spy(monkeypatch)
+    test = [CallTest("t", "f", (), expected=1)]
+
+    def jobs():
+        yield Job("def f():\n    return 1", test)
+        assert event.wait(30)
+        raise KeyError("bad sample")
+
+    with pytest.raises(KeyError, match="bad sample"):
+        pool.map(jobs())
+    assert len(started) == 1
+    assert [r.passed for r in pool.map([Job("def f():\n    return 1", test)])] == [True]  # the pool still works
+
+
+def test_map_starts_the_costliest_waiting_job_first(monkeypatch):
+    started, _ = _started_spy(monkeypatch)
+    test = [CallTest("t", "f", (), expected=1)]
+    programs = [f"def f():\n    return {i}" for i in range(4)]
+    jobs = [Job(p, test, cost=c) for p, c in zip(programs, [0.1, 0.3, 0.2, 0.3])]
+    with ExecPool(workers=1, limits=FAST) as one:  # one worker: starts are in the order taken
+        results = one.map(jobs)
+    assert [r.passed for r in results] == [False, True, False, False]  # in the order given
+    assert started == [programs[1], programs[3], programs[2], programs[0]]  # equal costs: in order
+
+
 def test_with_expected_is_an_equal_copy():
     t = CallTest("t", "f", (1, [2]), atol=1e-3, oracle="set_eq")
     filled = t.with_expected([1], 2.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import heapq
 import json
 import os
 import pickle
@@ -25,7 +26,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 
 from focalpo.sandbox._channel import recv_msg, send_msg, send_raw
 from focalpo.sandbox.asserts import rewrite_asserts, rewrite_unittest
@@ -665,45 +666,43 @@ class ExecPool:
         """
         import queue
 
-        jobs = list(jobs)
+        pending = _Pending()
+        for job in jobs:
+            pending.add(job)
+        pending.close()
         done: queue.Queue = queue.Queue()
-        self._start(jobs, lambda i, r: done.put((i, r)))
-        for _ in range(len(jobs)):
+        self._start(pending, lambda i, r: done.put((i, r)))
+        for _ in range(pending.added):
             i, r = done.get()
             if i < 0:
                 raise r
             yield i, r
 
-    def _start(self, jobs: Sequence[Job], deliver: Callable[[int, Any], None]) -> list[threading.Thread]:
-        """Start one thread per slot working through `jobs`, costly ones first. Each thread calls
-        deliver(index, result) itself as a job finishes, or deliver(-1, exception) and stops; once
-        a job raised, no thread starts another. Returns the threads."""
+    def _start(self, pending: _Pending, deliver: Callable[[int, Any], None]) -> list[threading.Thread]:
+        """Start one thread per slot working through `pending`, costly jobs first, until it is
+        closed and empty. Each thread calls deliver(index, result) itself as a job finishes, or
+        deliver(-1, exception) and stops; once a job raised, no thread starts another. Returns
+        the threads."""
         if not self._slots:
             raise SandboxError("the pool is closed")
-        indexed = list(enumerate(jobs))
-        if any(j.cost for _, j in indexed):
-            indexed.sort(key=lambda ij: -ij[1].cost)
-        it = iter(indexed)
         lock = threading.Lock()
         failed_groups: set = set()
-        broken: list[BaseException] = []
 
         def worker(slot: _Slot) -> None:
             while True:
-                with lock:
-                    item = None if broken else next(it, None)
-                    skip = item is not None and item[1].group is not None and item[1].group in failed_groups
+                item = pending.take()
                 if item is None:
                     return
                 i, job = item
+                with lock:
+                    skip = job.group is not None and job.group in failed_groups
                 if skip:
                     deliver(i, _skipped(job, slot.isolation))
                     continue
                 try:
                     result = self._run_with_retry(slot, job)
                 except BaseException as e:  # noqa: BLE001 - surfaced in the caller's thread
-                    with lock:
-                        broken.append(e)
+                    pending.cancel()
                     deliver(-1, e)
                     return
                 if job.group is not None and not result.passed and (job.limits or self.limits).fail_fast:
@@ -722,16 +721,20 @@ class ExecPool:
         except SandboxError:
             return slot.run(job, self.limits)  # the zygote was restarted; one more try
 
-    def map(self, jobs: Sequence[Job], desc: str | None = None) -> list[ExecResult]:
+    def map(self, jobs: Iterable[Job], desc: str | None = None) -> list[ExecResult]:
         """Results in job order, with a progress bar when `desc` (or the pool's `progress`) is set.
+
+        `jobs` may be a generator: jobs start as it yields them, costliest waiting job first, so a
+        caller can go on preparing jobs (loading data) while the first ones run. If it raises,
+        no further job starts, the running ones finish, and the error propagates.
 
         The slots' threads file each result themselves: the calling thread only waits for them to
         end, instead of waking (and taking the GIL) once per job as `imap`'s consumer does."""
-        jobs = list(jobs)
-        results: list[ExecResult | None] = [None] * len(jobs)
+        results: list[ExecResult | None] = []
         errors: list[BaseException] = []
         label = desc or self.progress
-        bar = _progress(len(jobs), label)
+        sized = isinstance(jobs, Sized)
+        bar = _progress(len(jobs) if sized else None, label)
         bar_lock = threading.Lock()
 
         def deliver(i: int, r) -> None:
@@ -743,11 +746,31 @@ class ExecPool:
                 with bar_lock:
                     bar.update(1)
 
-        threads = self._start(jobs, deliver)
+        pending = _Pending()
+        # A list is queued whole before any job starts, so that the costliest starts first; a
+        # generator's jobs start as they come.
+        threads = [] if sized else self._start(pending, deliver)
         try:
+            try:
+                for job in jobs:
+                    if errors:  # a job raised: nothing more will start
+                        break
+                    results.append(None)  # before the job can start and deliver into it
+                    pending.add(job)
+            except BaseException:
+                pending.cancel()
+                raise
+            finally:
+                pending.close()
+            if sized:
+                threads = self._start(pending, deliver)
+            elif bar is not None:  # the total is known now
+                with bar_lock:
+                    bar.total = len(results)
+                    bar.refresh()
+        finally:
             for t in threads:
                 t.join()
-        finally:
             if bar is not None:
                 bar.close()
         if errors:
@@ -766,6 +789,49 @@ class ExecPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Pending:
+    """Jobs not yet started, costliest first (equal costs in the order added). Jobs may be added
+    while the slots' threads take them; `take` waits for one until `close`."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Job]] = []
+        self._cond = threading.Condition()
+        self.added = 0
+        self._closed = self._cancelled = False
+
+    def add(self, job: Job) -> int:
+        """Queue a job; returns its index (the order of `add` calls)."""
+        with self._cond:
+            i = self.added
+            self.added += 1
+            if not self._cancelled:
+                heapq.heappush(self._heap, (-job.cost, i, job))
+                self._cond.notify()
+            return i
+
+    def close(self) -> None:
+        """No more jobs will come: `take` returns None once the heap is empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def cancel(self) -> None:
+        """Start nothing more: drop the jobs still waiting, and close."""
+        with self._cond:
+            self._heap.clear()
+            self._closed = self._cancelled = True
+            self._cond.notify_all()
+
+    def take(self) -> tuple[int, Job] | None:
+        with self._cond:
+            while not self._heap and not self._closed:
+                self._cond.wait()
+            if not self._heap:
+                return None
+            _, i, job = heapq.heappop(self._heap)
+            return i, job
 
 
 def _skipped(job: Job, isolation: dict) -> ExecResult:
