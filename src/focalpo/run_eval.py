@@ -147,9 +147,9 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         def jobs():
             """Each task's jobs, costliest task first: its samples run while the next task's tests
             are being filled."""
-            total = sum(truth.reference_seconds(s["task_id"]) for s, _ in samples)
-            target = chunk_target(total, pool.workers)
-            for task_id in sorted(by_task, key=lambda t: -truth.reference_seconds(t)):
+            cost = {t: truth.reference_seconds(t) for t in by_task}  # of one sample
+            target = chunk_target(sum(cost[t] * len(ns) for t, ns in by_task.items()), pool.workers)
+            for task_id in sorted(by_task, key=lambda t: -cost[t]):
                 problem = by_id[task_id] = truth.apply(by_id[task_id])
                 for n in by_task[task_id]:
                     for job, splits in _sample_jobs(problem, samples[n][1], n, cfg.base_only, target):

@@ -237,7 +237,7 @@ class ExecResult:
     def passed(self) -> bool:
         """True when every test passed; an empty test list passes (MBPP+ Mbpp/793 has no plus
         tests, and evalplus reports its plus status as pass)."""
-        return not self.load_error and all(v.passed for v in self.verdicts)
+        return not self.load_error and all(v.status == Status.PASS for v in self.verdicts)
 
     @property
     def status(self) -> str:
