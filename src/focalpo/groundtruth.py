@@ -24,6 +24,9 @@ named by the sha256 of the dataset file and `GT_VERSION`:
 All are written atomically (temporary file + `os.replace`). Problems missing from the cache are
 computed and merged in, so a subset can be filled first and the rest later.
 
+`prepare_expected` does all of this but the filling itself: it returns a `GroundTruth` that fills
+one problem at a time, so that `focalpo eval` runs a task's samples while it fills the next task.
+
 Run: `fill_expected(load_mbpp_plus(path), path)` (timings in tests/test_groundtruth.py).
 """
 
