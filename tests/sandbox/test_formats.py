@@ -939,6 +939,23 @@ def test_map_stops_starting_jobs_when_the_generator_raises(pool, monkeypatch):
     assert [r.passed for r in pool.map([Job("def f():\n    return 1", test)])] == [True]  # the pool still works
 
 
+def test_ctrl_c_in_a_generator_does_not_wait_for_the_running_jobs(monkeypatch):
+    _, event = _started_spy(monkeypatch)
+    slow = Job("import time\ndef f():\n    time.sleep(5)\n    return 1", [CallTest("t", "f", (), expected=1, time_limit=10.0)])
+
+    def jobs():
+        yield slow
+        assert event.wait(30)
+        raise KeyboardInterrupt
+
+    with ExecPool(workers=1, limits=FAST) as one:
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            one.map(jobs())
+        assert time.monotonic() - t0 < 4  # the 5 s job was not waited for
+    # closing the pool killed the job; its thread ends on the lost zygote
+
+
 def test_map_starts_the_costliest_waiting_job_first(monkeypatch):
     started, _ = _started_spy(monkeypatch)
     test = [CallTest("t", "f", (), expected=1)]

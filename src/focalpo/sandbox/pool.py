@@ -726,7 +726,8 @@ class ExecPool:
 
         `jobs` may be a generator: jobs start as it yields them, costliest waiting job first, so a
         caller can go on preparing jobs (loading data) while the first ones run. If it raises,
-        no further job starts, the running ones finish, and the error propagates.
+        no further job starts, the running ones finish, and the error propagates (a
+        KeyboardInterrupt at once: the running jobs end when the pool is closed).
 
         The slots' threads file each result themselves: the calling thread only waits for them to
         end, instead of waking (and taking the GIL) once per job as `imap`'s consumer does."""
@@ -757,8 +758,10 @@ class ExecPool:
                         break
                     results.append(None)  # before the job can start and deliver into it
                     pending.add(job)
-            except BaseException:
+            except BaseException as e:
                 pending.cancel()
+                if not isinstance(e, Exception):
+                    threads = []  # Ctrl-C: do not wait for the running jobs (closing the pool ends them)
                 raise
             finally:
                 pending.close()
