@@ -960,7 +960,13 @@ def test_map_starts_the_costliest_waiting_job_first(monkeypatch):
     started, _ = _started_spy(monkeypatch)
     test = [CallTest("t", "f", (), expected=1)]
     programs = [f"def f():\n    return {i}" for i in range(4)]
-    jobs = [Job(p, test, cost=c) for p, c in zip(programs, [0.1, 0.3, 0.2, 0.3])]
+    class SlowList(list):  # a worker that could take a job while the list is read would get the first
+        def __iter__(self):
+            for job in super().__iter__():
+                yield job
+                time.sleep(0.05)
+
+    jobs = SlowList(Job(p, test, cost=c) for p, c in zip(programs, [0.1, 0.3, 0.2, 0.3]))
     with ExecPool(workers=1, limits=FAST) as one:  # one worker: starts are in the order taken
         results = one.map(jobs)
     assert [r.passed for r in results] == [False, True, False, False]  # in the order given
