@@ -93,32 +93,13 @@ def pending_tests(problem: Problem, splits: Sequence[str] | None = None) -> list
     return [t for s in names for t in problem.tests[s] if isinstance(t, CallTest) and t.expected is NO_EXPECTED]
 
 
-def fill_expected(
-    problems: Sequence[Problem],
-    dataset_path: str | os.PathLike | None,
-    *,
-    pool: ExecPool | None = None,
-    splits: Sequence[str] | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    min_time_limit: float = 1.0,
-    time_factor: float = 4.0,
-    limits: Limits = REFERENCE_LIMITS,
-    on_failure: str = "raise",
-    refresh: bool = False,
-) -> list[Problem]:
+def fill_expected(problems: Sequence[Problem], dataset_path: str | os.PathLike | None, **options: Any) -> list[Problem]:
     """New problems whose pending call tests have `expected` and `time_limit` set (see module doc).
 
-    Only tests of `splits` (default: every split) are filled; the others are left as they are.
-    `dataset_path=None` disables the cache; `refresh=True` ignores what is cached. When a
-    reference program fails a test (or returns a value that cannot be an expected output),
-    `on_failure="raise"` raises `GroundTruthError` naming every such task and test (after caching
-    what succeeded); `"drop"` removes those tests and records them in
-    `problem.meta["dropped_tests"]` ({name: reason}).
+    `options` are `prepare_expected`'s (pool, splits, cache, time limits, `on_failure`): this is
+    `prepare_expected` followed by `GroundTruth.apply` on every problem.
     """
-    truth = prepare_expected(
-        problems, dataset_path, pool=pool, splits=splits, cache_dir=cache_dir, min_time_limit=min_time_limit,
-        time_factor=time_factor, limits=limits, on_failure=on_failure, refresh=refresh,
-    )  # fmt: skip
+    truth = prepare_expected(problems, dataset_path, **options)
     return [truth.apply(p) for p in problems]
 
 
@@ -158,9 +139,17 @@ def prepare_expected(
     on_failure: str = "raise",
     refresh: bool = False,
 ) -> GroundTruth:
-    """`fill_expected` without the filling: loads the cache, runs the reference programs on the
-    tests it lacks (and caches them), applies `on_failure`, and returns the `GroundTruth` that
-    fills each problem."""
+    """Everything `fill_expected` does but the filling: loads the cache, runs the reference
+    programs on the tests it lacks (and caches them), applies `on_failure`, and returns the
+    `GroundTruth` that fills each problem.
+
+    Only tests of `splits` (default: every split) are filled; the others are left as they are.
+    `dataset_path=None` disables the cache; `refresh=True` ignores what is cached. When a
+    reference program fails a test (or returns a value that cannot be an expected output),
+    `on_failure="raise"` raises `GroundTruthError` naming every such task and test (after caching
+    what succeeded); `"drop"` removes those tests and records them in
+    `problem.meta["dropped_tests"]` ({name: reason}).
+    """
     if on_failure not in ("raise", "drop"):
         raise ValueError(f"on_failure must be 'raise' or 'drop', got {on_failure!r}")
     wanted = list(splits) if splits is not None else sorted({s for p in problems for s in p.tests})
