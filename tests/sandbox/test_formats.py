@@ -956,6 +956,43 @@ def test_ctrl_c_in_a_generator_does_not_wait_for_the_running_jobs(monkeypatch):
     # closing the pool killed the job; its thread ends on the lost zygote
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def test_closing_the_pool_ends_a_running_job_at_once():
+    """close() while a job runs: the zygote kills the job and exits at once, where the pool used
+    to wait 5 s for it (then kill it) while the job could run on to its time limit; the caller
+    of map gets an error, not verdicts."""
+    spin = Job("def f():\n    while True:\n        pass", [CallTest("t", "f", (), expected=1, time_limit=60.0)])
+    one = ExecPool(workers=1, limits=replace(FAST, test_time=60.0))
+    zygote = one._slots[0].proc
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            one.map([spin])
+        except BaseException as e:  # noqa: BLE001 - checked below
+            errors.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not _children(zygote.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (job,) = _children(zygote.pid)
+    t0 = time.monotonic()
+    one.close()
+    assert time.monotonic() - t0 < 3  # it took 5 s
+    assert zygote.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(job, 0)  # killed and reaped
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], SandboxError) and "closed" in str(errors[0])
+
+
 def test_map_starts_the_costliest_waiting_job_first(monkeypatch):
     started, _ = _started_spy(monkeypatch)
     test = [CallTest("t", "f", (), expected=1)]

@@ -243,6 +243,7 @@ class _Slot:
         self.preload = frozenset(preload)
         self.on_demand = [m for m in on_demand if m not in self.preload]
         self.ready = False
+        self.closed = False  # by `close`: no restart, no retry
         self._isolation: dict = {}
         self._hello_lock = threading.Lock()  # `isolation` may be read while another thread runs a job
         self._spawn_zygote()
@@ -279,16 +280,26 @@ class _Slot:
         return self._isolation
 
     def close(self) -> None:
+        """End the zygote, and with it a job it may be running, for good."""
+        self.closed = True
+        self._stop()
+
+    def _stop(self) -> None:
         if not self.ready and self.proc.poll() is None:
             self.proc.kill()  # still starting up: it holds no job, and would only fail to say hello
         try:
-            self.sock.close()
+            # The zygote sees the channel end at once, even while it waits for a job: it then
+            # kills the job and exits, rather than let the job run on to its time limit.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         finally:
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.sock.close()
 
     # ----------------------------------------------------------------------------------------------
 
@@ -411,6 +422,8 @@ class _Slot:
 
         try:
             while open_fds or status is None:
+                if self.closed:  # its zygote kills the job: the pipes' ends woke us
+                    raise SandboxError("the pool was closed while a job ran")
                 timeout = None if killed else max(0.0, deadline - time.monotonic())
                 events = sel.select(timeout)
                 if not events and not killed and time.monotonic() >= deadline:
@@ -421,7 +434,7 @@ class _Slot:
                     if fd == self.sock.fileno():
                         try:
                             (kind, status), _ = recv_msg(self.sock)
-                        except EOFError:
+                        except (EOFError, OSError):
                             kill("zygote")
                             self._restart("zygote died during a job")
                             status = -1
@@ -595,8 +608,10 @@ class _Slot:
         return att.current + 1, True
 
     def _restart(self, why: str) -> None:
+        if self.closed:
+            raise SandboxError("the pool was closed while a job ran")
         try:
-            self.close()
+            self._stop()
         except Exception:  # noqa: BLE001
             pass
         self._spawn_zygote()
@@ -719,6 +734,8 @@ class ExecPool:
         try:
             return slot.run(job, self.limits)
         except SandboxError:
+            if slot.closed:
+                raise
             return slot.run(job, self.limits)  # the zygote was restarted; one more try
 
     def map(self, jobs: Iterable[Job], desc: str | None = None) -> list[ExecResult]:

@@ -7,7 +7,8 @@ receive a job's header (with three pipe write-ends) and its pickled spec (first 
 modules the header names that it lacks), fork the job (in a fresh PID namespace where possible),
 which decodes the spec itself, hand the parent a pidfd to it, wait, kill leftover processes, report
 the raw wait status and remove the job's files (with a private /tmp after the report, so the parent
-prepares the next job meanwhile).
+prepares the next job meanwhile). If the parent closes the channel while a job runs (the pool was
+closed, or the parent died), the zygote kills the job, cleans up and exits.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import importlib
 import json
 import os
 import pickle
+import select
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -60,8 +63,9 @@ def _job_env(workdir: str) -> dict[str, str]:
     }
 
 
-def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int], report, pid_ns_fd, fixed_workdir: str | None) -> None:
-    """Fork the job whose pickled spec is `body`; the job decodes it (see `_serve`)."""
+def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int], report, pid_ns_fd, fixed_workdir: str | None) -> bool:
+    """Fork the job whose pickled spec is `body` (the job decodes it: see `_serve`) and wait for it;
+    False when the parent is gone."""
     env = None
     if fixed_workdir is not None:
         # Private /tmp: one job at a time, so every job can get the same (fresh) directory, and
@@ -97,7 +101,16 @@ def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int],
         os.close(fd)
     pidfd = os.pidfd_open(pid)
     try:
-        send_msg(sock, ("started", pid), [pidfd])
+        try:
+            send_msg(sock, ("started", pid), [pidfd])
+            parent_here = _wait_for_job(sock, pidfd)
+        except OSError:  # the parent is gone
+            parent_here = False
+        if not parent_here:
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     finally:
         os.close(pidfd)
     _, status = os.waitpid(pid, 0)
@@ -108,12 +121,33 @@ def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int],
     if report.private_tmp:
         # Nothing of the job is left that anyone outside could see: report now, so the parent
         # prepares the next job while this one's files go (the next spec is read after that).
-        send_msg(sock, ("exited", status))
+        parent_here = parent_here and _report_exit(sock, status)
         _remove_dir(workdir)
         wipe_scratch()
     else:
         _remove_dir(workdir)
+        parent_here = parent_here and _report_exit(sock, status)
+    return parent_here
+
+
+def _wait_for_job(sock: socket.socket, pidfd: int) -> bool:
+    """Wait for the job to end; False, at once, if the parent closes the channel first.
+
+    The parent sends nothing while a job runs, so the socket turns readable only when the pool
+    is closed (or the parent died): the zygote then kills the job instead of letting it run to
+    its time limit while the pool waits for the zygote to exit."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    poller.register(sock, select.POLLIN)
+    return any(fd == pidfd for fd, _ in poller.poll())  # blocks until one of them is ready
+
+
+def _report_exit(sock: socket.socket, status: int) -> bool:
+    try:
         send_msg(sock, ("exited", status))
+        return True
+    except OSError:  # the parent closed the pool meanwhile: nobody to tell
+        return False
 
 
 def _remove_dir(path: str) -> None:
@@ -172,8 +206,7 @@ def _serve(sock: socket.socket, report, pid_ns_fd, fixed_workdir: str | None) ->
         _preload(imports, report.notes)
         _job.seed_numpy()
         _settle()
-    _run_one(sock, body, scratch, fds, report, pid_ns_fd, fixed_workdir)
-    return True
+    return _run_one(sock, body, scratch, fds, report, pid_ns_fd, fixed_workdir)
 
 
 def _settle() -> None:
