@@ -19,10 +19,14 @@ Cases:
             agreement on pass/fail (evalplus: pass iff base_status == plus_status == "pass"), target
             >= 99 %; each disagreement is re-judged `--recheck` times by both tools and categorised
 
-Times are wall-clock seconds of each command; evalplus's time is taken when its results file is
-written (see bench/runners.py: its exit waits up to 20 s more on an idle watchdog thread), focalpo's
-at exit, median over repetitions. Outputs: bench/out/evalplus_compare.json (all figures),
-bench/out/disagreements.jsonl (one line per mutant disagreement), bench/out/mutants.jsonl.
+Times are wall-clock seconds of each command, median over repetitions: focalpo's at exit,
+evalplus's both when its results file is written and at exit (see bench/runners.py: its exit waits
+up to 20 s more on an idle watchdog thread). Speed-ups and verdicts are printed against both: the
+results file (strict) and the exit (the command's wall time, what a user waits for, and what the
+issue's "evalplus needs ~22 s for P1 and ~62 s for P2" measured: evalplus's p2 results never
+take 62 s here; its exit lands on the watchdog's 20 s steps, at about 43 or 63 s). Outputs:
+bench/out/evalplus_compare.json (all figures), bench/out/disagreements.jsonl (one line per mutant
+disagreement), bench/out/mutants.jsonl.
 Sample files and tool outputs live in a temporary folder (kept with --keep-work).
 """
 
@@ -185,6 +189,7 @@ class Bench:
             row["speedup"] = row["evalplus_s"] / row["focalpo_s"]
             row["speedup_vs_evalplus_exit"] = statistics.median(row["evalplus_exit_s"]) / row["focalpo_s"]
             row["meets_target"] = row["speedup"] >= row["target"]
+            row["meets_target_vs_exit"] = row["speedup_vs_evalplus_exit"] >= row["target"]
         return row
 
     def verdicts_case(self) -> dict:
@@ -330,10 +335,10 @@ def print_tables(report: dict) -> None:
     cases = report["cases"]
     timed = [c for c in ("p1", "p2", "p3") if c in cases]
     if timed:
-        print("\ncase | samples | evalplus s (results / exit) | focalpo s (median) | speed-up | target | verdict "
-              "| floor s (max speed-up) | zero-overhead s (max speed-up)")
-        print("-----|---------|-----------------------------|--------------------|----------|--------|---------"
-              "|------------------------|-------------------------------")
+        print("\ncase | samples | evalplus s (results / exit) | focalpo s (median) | speed-up (results / exit) "
+              "| target | verdict (results / exit) | floor s (max speed-up) | zero-overhead s (max speed-up)")
+        print("-----|---------|-----------------------------|--------------------|---------------------------"
+              "|--------|--------------------------|------------------------|-------------------------------")
         for c in timed:
             r = cases[c]
             ep = f"{r['evalplus_s']:.1f} / {statistics.median(r['evalplus_exit_s']):.1f}"
@@ -341,12 +346,13 @@ def print_tables(report: dict) -> None:
             if r.get("max_speedup_zero_overhead"):
                 floor += f" | {r['zero_overhead']['ideal_wall_s']:.2f} ({r['max_speedup_zero_overhead']:.1f}x)"
             if "focalpo_s" in r:
-                verdict = "PASS" if r["meets_target"] else "FAIL"
-                print(f"{c:4} | {r['samples']:7} | {ep:27} | {r['focalpo_s']:18.2f} | {r['speedup']:7.1f}x "
-                      f"| {'>=' + format(r['target'], 'g') + 'x':6} | {verdict:7}{floor}")
+                speedup = f"{r['speedup']:.1f}x / {r['speedup_vs_evalplus_exit']:.1f}x"
+                verdict = " / ".join("PASS" if r[k] else "FAIL" for k in ("meets_target", "meets_target_vs_exit"))
+                print(f"{c:4} | {r['samples']:7} | {ep:27} | {r['focalpo_s']:18.2f} | {speedup:25} "
+                      f"| {'>=' + format(r['target'], 'g') + 'x':6} | {verdict:24}{floor}")
             else:
                 why = "focalpo failed" if "focalpo_error" in r else "n/a"
-                print(f"{c:4} | {r['samples']:7} | {ep:27} | {'-':>18} | {'-':>8} | {'>=' + format(r['target'], 'g') + 'x':6} | {why:7}{floor}")
+                print(f"{c:4} | {r['samples']:7} | {ep:27} | {'-':>18} | {'-':>25} | {'>=' + format(r['target'], 'g') + 'x':6} | {why:24}{floor}")
     if "verdicts" in cases:
         print("\ncanonical verdicts (pass count per run)")
         for name, r in cases["verdicts"].items():

@@ -8,7 +8,7 @@ evalplus: `bench/.venv-evalplus/bin/evalplus.evaluate --dataset D --samples S --
 directly; its ground-truth cache is keyed by the md5 of that file). Besides the exit time we record
 `results_s`, the moment its `*_eval_results.json` is written: after that the 0.3.1 CLI only waits for
 its non-daemon "stucking checker" thread, which sleeps in 20 s steps, so exit time overstates its work
-by 0-20 s. Speed-ups are computed against `results_s` (the stricter baseline).
+by 0-20 s. Speed-ups are reported against both (`results_s` is the stricter baseline).
 
 focalpo: `<repo>/.venv/bin/focalpo eval --benchmark B --samples S --out R --workers N [--base-only]`.
 
