@@ -36,7 +36,14 @@ was actually in force, with notes on what was not):
   private /tmp it has the same path for every job, so a program that prints it is repeatable. /tmp, /var/tmp and /dev/shm are private to the slot
   (writable, emptied after every job), so nothing a job writes reaches the host or the next job.
   Directories an unprivileged user could not enter (e.g. /root, where pyenv lives) are covered by
-  an empty mount into which only the interpreter's own directories are bound back.
+  an empty mount. Every import location of the interpreter running the pool (its prefixes,
+  sys.path, site directories, `.pth` paths, PYTHONPATH, editable installs) that a cover hides,
+  a virtualenv under /tmp included, is bound back read-only at its own path: jobs import from it,
+  cannot write there, and see nothing else of the host's /tmp.
+- imports: the environment is the user's, a job imports what the pool's process imports. A job
+  that cannot import a module the pool's process can is an infrastructure fault
+  (`EnvironmentFault` stops the run); a module missing from the environment altogether fails the
+  sample and is named in `ExecResult.missing_modules` (see `focalpo.sandbox.environment`).
 - environment: the zygote starts with a minimal environment and jobs get a fixed one: nothing of
   the caller's environment (API keys, tokens) is visible; PYTHONHASHSEED and `random` are fixed.
 - resources: address space (4 GiB), file size, open files, processes per job uid (64), files in
@@ -94,7 +101,7 @@ from focalpo.sandbox.types import (
 )
 
 __all__ = [
-    "DEFAULT_PRELOAD", "ExecPool", "Job", "SandboxError", "execute", "NO_EXPECTED", "AssertTest",
+    "DEFAULT_PRELOAD", "EnvironmentFault", "ExecPool", "Job", "SandboxError", "execute", "NO_EXPECTED", "AssertTest",
     "CallTest", "ExecResult", "Limits", "Status", "StdioTest", "TestCase", "UnittestTest", "Verdict",
     "test_from_dict", "test_to_dict",
 ]  # fmt: skip
@@ -110,4 +117,8 @@ def __getattr__(name: str):
         from focalpo.sandbox import pool
 
         return getattr(pool, name)
+    if name == "EnvironmentFault":
+        from focalpo.sandbox.environment import EnvironmentFault
+
+        return EnvironmentFault
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,10 @@ network namespace (no interfaces, so no network), a private /tmp, /var/tmp and /
 size (tmpfs, emptied after every job), and each job a fresh PID namespace (the job is its PID 1:
 when it dies the kernel kills everything it started, `setsid` daemons included) and an
 unprivileged uid of its own slot.
+
+The environment stays the user's: every import location of the interpreter that runs the pool
+(`import_locations`: its prefixes, sys.path, site directories, PYTHONPATH, editable installs) is
+bound back, read-only, into whatever the zygote covers, a virtualenv under /tmp included.
 """
 
 from __future__ import annotations
@@ -73,10 +77,11 @@ class IsolationReport:
         return asdict(self)
 
 
-def setup_zygote(slot: int, network: bool, scratch: int) -> tuple[IsolationReport, int | None]:
+def setup_zygote(slot: int, network: bool, scratch: int, keep: list[str] = ()) -> tuple[IsolationReport, int | None]:
     """Isolate the zygote process itself. Returns the report and an fd of its PID namespace
     (None when per-job PID namespaces are unavailable). `scratch`: bytes each private scratch dir
-    may hold (`Limits.scratch`)."""
+    may hold (`Limits.scratch`); `keep`: directories jobs must see besides this interpreter's own
+    import locations (the pool's process passes its `import_locations`)."""
     rep = IsolationReport()
     root = os.geteuid() == 0
     _set_subreaper(rep)
@@ -91,7 +96,7 @@ def setup_zygote(slot: int, network: bool, scratch: int) -> tuple[IsolationRepor
         rep.notes.append(f"mount/network namespace unavailable ({e}); network is NOT disabled")
         flags = 0
     if flags & CLONE_NEWNS:
-        _private_tmp(rep, scratch)
+        _private_tmp(rep, scratch, [*keep, *import_locations()])
     # One uid per live zygote (its PID is unique while it lives): jobs of different pools, in this
     # or any other process, never share a uid, so never an RLIMIT_NPROC budget or a kill target.
     rep.job_uid = JOB_UID_BASE + os.getpid()
@@ -111,26 +116,59 @@ def setup_zygote(slot: int, network: bool, scratch: int) -> tuple[IsolationRepor
 
 SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # private per slot, writable, wiped after each job
 MS_BIND = 0x1000
-MS_MOVE = 0x2000
 MS_REMOUNT = 0x20
+MS_RDONLY = 0x1
 
 
-def needed_paths() -> list[str]:
-    """Directories a job must be able to read: the interpreter, its libraries, sys.path."""
+def import_locations() -> list[str]:
+    """Every directory this interpreter imports from: its prefixes (the interpreter, the standard
+    library, a virtualenv or conda env), sys.path ("" is the working directory), the site
+    directories, PYTHONPATH, and the package directories that editable installs map with an import
+    hook instead of a sys.path entry (setuptools' `__editable__` finders). Real paths, sorted."""
+    import site
     import sys
 
-    # Never "" or "." (the caller's working directory): that could be /tmp itself.
-    cands = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix] + [p for p in sys.path if os.path.isabs(p)]
-    paths = sorted({os.path.realpath(p) for p in cands if os.path.isdir(p)})
-    # Nothing inside a scratch dir is bound back: those become private and are wiped per job.
-    paths = [p for p in paths if not in_scratch(p) and p != "/"]
-    # keep only outermost directories
+    cands = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    cands += [p or os.getcwd() for p in sys.path]
+    cands += [*site.getsitepackages(), site.getusersitepackages()]
+    cands += os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    cands += _editable_roots()
+    return sorted({os.path.realpath(p) for p in cands if p and os.path.isdir(p)})
+
+
+def _editable_roots() -> list[str]:
+    """Directories of packages that a meta-path finder maps by name (setuptools' editable finder
+    holds them in its module's `MAPPING`, name -> path, and `NAMESPACES`, name -> [paths])."""
+    import sys
+
+    roots: list[str] = []
+    for finder in sys.meta_path:
+        module = sys.modules.get(getattr(finder, "__module__", "") or "")
+        for table in (getattr(module, "MAPPING", None), getattr(module, "NAMESPACES", None)):
+            if not isinstance(table, dict):
+                continue
+            for value in table.values():
+                for path in value if isinstance(value, list) else [value]:
+                    if isinstance(path, str):
+                        roots.append(path if os.path.isdir(path) else os.path.dirname(path))
+    return roots
+
+
+def outermost(paths: list[str]) -> list[str]:
+    """The paths that are not inside another one of them (sorted)."""
+    paths = sorted(set(paths))
     return [p for i, p in enumerate(paths) if not any(p.startswith(q.rstrip("/") + "/") for q in paths[:i])]
 
 
 def in_scratch(path: str) -> bool:
     """Whether `path` (a real path) is, or is inside, one of the per-slot scratch dirs."""
     return any(path == d or path.startswith(d + "/") for d in SCRATCH_DIRS)
+
+
+def jobs_see(path: str) -> bool:
+    """Whether jobs of this zygote see `path` (a real path) as the host has it: outside the
+    scratch dirs, or inside a location bound back into them."""
+    return not in_scratch(path) or any(path == b or path.startswith(b + "/") for b in _BOUND)
 
 
 def _masks_for(paths: list[str]) -> list[str]:
@@ -146,45 +184,67 @@ def _masks_for(paths: list[str]) -> list[str]:
     return sorted(masks)
 
 
-def _private_tmp(rep: IsolationReport, scratch: int) -> None:
+def _private_tmp(rep: IsolationReport, scratch: int, keep: list[str]) -> None:
     """In the zygote's own mount namespace: hide what jobs must not see, keep what they need.
 
-    Non-traversable ancestors of the interpreter's directories (typically /root) are covered by
-    an empty tmpfs into which only those directories are bound back; /tmp, /var/tmp and /dev/shm
-    become private tmpfs of `scratch` bytes each (emptied after every job: files there are memory,
-    so a job that fills them gets ENOSPC instead of taking the host's RAM); the root-owned job
-    root lives in /tmp.
+    /tmp, /var/tmp and /dev/shm become private tmpfs of `scratch` bytes each (emptied after every
+    job: files there are memory, so a job that fills them gets ENOSPC instead of taking the host's
+    RAM); non-traversable ancestors of the kept directories (typically /root, where pyenv lives)
+    are covered by an empty tmpfs. Every kept directory that a cover hides, in a scratch dir or
+    under such an ancestor, is bound back read-only at its own path: jobs import from it but can
+    neither write there nor see its neighbours. Each is opened before anything is covered and
+    bound from its descriptor. The root-owned job root lives in /tmp.
     """
     try:
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-        keep = needed_paths()
-        masks = _masks_for(keep) + [d for d in SCRATCH_DIRS if os.path.isdir(d)]
-        covered = [p for p in keep if any(p == m or p.startswith(m + "/") for m in masks)]
-        stage = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
-        mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")
-        staged = []
-        for i, p in enumerate(covered):
-            os.mkdir(f"{stage}/{i}")
-            mount(p, f"{stage}/{i}", None, MS_BIND | MS_REC, None)
-            staged.append((f"{stage}/{i}", p))
+        for p in sorted(set(keep) & set(SCRATCH_DIRS)):  # the jobs' own scratch dir cannot also be the host's
+            rep.notes.append(f"import location {p} is hidden from jobs (it is their private scratch dir)")
+        keep = outermost([p for p in keep if p not in SCRATCH_DIRS and p != "/"])
+        masks = _masks_for([p for p in keep if not in_scratch(p)]) + [d for d in SCRATCH_DIRS if os.path.isdir(d)]
+        covered = [p for p in keep if any(p.startswith(m + "/") for m in masks)]
+        handles = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in covered]
         for m in masks:
-            if m != stage:
-                options = f"mode=1777,{_bounds(scratch)}" if m in SCRATCH_DIRS else "mode=0755"  # jobs cannot write
-                mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, options)
-        for src, dst in staged:
-            os.makedirs(dst, mode=0o755, exist_ok=True)
-            mount(src, dst, None, MS_MOVE, None)
-        mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,{_bounds(scratch)}")  # last: it held the stage
+            options = f"mode=1777,{_bounds(scratch)}" if m in SCRATCH_DIRS else "mode=0755"  # jobs cannot write
+            mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        for p, fd in zip(covered, handles):
+            _mount_point(p)
+            mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC, None)
+            os.close(fd)
+            try:
+                mount("none", p, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+            except OSError as e:
+                rep.notes.append(f"{p} is visible to jobs but not read-only ({e})")
+            _BOUND.append(p)
         for d in SCRATCH_DIRS:
             if os.path.isdir(d):
                 _SCRATCH_DEVICES[d] = os.stat(d).st_dev
         _SCRATCH_SIZE[0] = scratch
         os.makedirs(JOBS_ROOT, mode=0o711, exist_ok=True)
+        # What the per-job wipe must leave: the job root and the directories leading to the
+        # bound-back locations (root's, mode 755 in a sticky dir: jobs cannot remove them).
+        _SCRATCH_KEEP.update([JOBS_ROOT, *(_top_in_scratch(p) for p in _BOUND if in_scratch(p))])
         rep.private_tmp = True
         _hide_processes(rep)
         rep.notes += [f"masked {m}" for m in masks if m not in SCRATCH_DIRS]
     except OSError as e:
         rep.notes.append(f"private /tmp unavailable ({e}); jobs may write to world-writable dirs")
+
+
+def _mount_point(path: str) -> None:
+    """Create `path` and its missing parents on a fresh cover, root's and mode 755 whatever the umask."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for p in reversed(missing):
+        os.mkdir(p)
+        os.chmod(p, 0o755)
+
+
+def _top_in_scratch(path: str) -> str:
+    """The entry of a scratch dir that holds `path`: "/tmp/x/.venv" -> "/tmp/x"."""
+    d = next(d for d in SCRATCH_DIRS if path.startswith(d + "/"))
+    return d + "/" + path[len(d) + 1 :].split("/")[0]
 
 
 def _hide_processes(rep: IsolationReport) -> None:
@@ -200,6 +260,8 @@ def _hide_processes(rep: IsolationReport) -> None:
 
 _SCRATCH_DEVICES: dict[str, int] = {}  # scratch dir -> st_dev of the tmpfs this zygote mounted there
 _SCRATCH_SIZE = [0]  # bytes each of them may hold now
+_SCRATCH_KEEP: set[str] = set()  # entries of the scratch dirs that the per-job wipe leaves
+_BOUND: list[str] = []  # directories bound back (read-only) into what this zygote covered
 INODE_BYTES = 16 * 1024  # a scratch dir holds one file or directory per this many bytes of Limits.scratch
 
 
@@ -237,7 +299,7 @@ def wipe_scratch() -> None:
             continue
         for name in entries:
             path = os.path.join(d, name)
-            if path == JOBS_ROOT:
+            if path in _SCRATCH_KEEP:
                 continue
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path, ignore_errors=True)

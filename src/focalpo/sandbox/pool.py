@@ -31,6 +31,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from focalpo.sandbox._channel import recv_msg, send_msg, send_raw
 from focalpo.sandbox.asserts import rewrite_asserts, rewrite_unittest
 from focalpo.sandbox.feedback import CoverageLines, format_traceback, parse_traceback
+from focalpo.sandbox.environment import ModuleCheck
+from focalpo.sandbox.isolation import import_locations
 from focalpo.sandbox.jobfiles import PROGRAM_MODULE, check_job_layout
 from focalpo.sandbox.oracles import judge_call
 from focalpo.sandbox.types import (
@@ -196,9 +198,12 @@ class _Tail:
         return self.buf.decode("utf-8", errors="replace")
 
 
+_SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the focalpo package
+
+
 def _zygote_env() -> dict[str, str]:
-    src = str(Path(__file__).resolve().parents[2])  # the directory holding the focalpo package
-    paths = [src] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    # Absolute: the zygote starts in another directory (see _Slot._spawn_zygote).
+    paths = [_SRC] + [os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     return {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -239,7 +244,11 @@ class _Slot:
         on_demand: Sequence[str] = ON_DEMAND_PRELOAD, scratch: int = Limits.scratch,
     ):  # fmt: skip
         self.index = index
-        self.config = json.dumps({"network": network, "preload": list(preload), "scratch": scratch})
+        self.config = json.dumps({
+            "network": network, "preload": list(preload), "scratch": scratch,
+            # Jobs see what this process imports from, wherever it lives (a venv under /tmp too).
+            "paths": import_locations(), "sys_path": [p for p in sys.path if os.path.isabs(p)],
+        })  # fmt: skip
         self.preload = frozenset(preload)
         self.on_demand = [m for m in on_demand if m not in self.preload]
         self.ready = False
@@ -254,7 +263,11 @@ class _Slot:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cmd = [sys.executable, "-m", "focalpo.sandbox.zygote", str(theirs.fileno()), str(self.index), self.config]
         self.proc = subprocess.Popen(
-            cmd, pass_fds=[theirs.fileno()], env=_zygote_env(), stdin=subprocess.DEVNULL, close_fds=True
+            cmd, pass_fds=[theirs.fileno()], env=_zygote_env(), stdin=subprocess.DEVNULL, close_fds=True,
+            # `-m` puts the working directory first on sys.path: the caller's could hold a `types.py`
+            # or `random.py` that the zygote would import instead of the standard library's. Jobs
+            # still get the caller's own sys.path entries after the interpreter's (`config`).
+            cwd=_SRC,
         )
         theirs.close()
         self.sock = ours
@@ -668,6 +681,7 @@ class ExecPool:
             _Slot(i, limits.network, preload, wait=False, on_demand=on_demand, scratch=limits.scratch)
             for i in range(self.workers)
         ]
+        self._modules = ModuleCheck()  # a module a job could not import: missing here, or a fault?
 
     @property
     def isolation(self) -> dict:
@@ -716,6 +730,7 @@ class ExecPool:
                     continue
                 try:
                     result = self._run_with_retry(slot, job)
+                    self._modules.check(result, functools.partial(self._probe, slot))
                 except BaseException as e:  # noqa: BLE001 - surfaced in the caller's thread
                     pending.cancel()
                     deliver(-1, e)
@@ -737,6 +752,9 @@ class ExecPool:
             if slot.closed:
                 raise
             return slot.run(job, self.limits)  # the zygote was restarted; one more try
+
+    def _probe(self, slot: _Slot, program: str, tests: Sequence[TestCase]) -> ExecResult:
+        return self._run_with_retry(slot, Job(program, tests, return_outputs=True))
 
     def map(self, jobs: Iterable[Job], desc: str | None = None) -> list[ExecResult]:
         """Results in job order, with a progress bar when `desc` (or the pool's `progress`) is set.
@@ -869,6 +887,7 @@ def _progress(total: int, desc: str | None):
 
 _default: dict[str, Any] = {}
 _default_lock = threading.Lock()
+_default_modules = ModuleCheck()
 
 
 def execute(
@@ -892,7 +911,13 @@ def execute(
         if slot is None:
             slot = _default[limits.network] = _Slot(0, limits.network, DEFAULT_PRELOAD)
             atexit.register(slot.close)
-        try:
-            return slot.run(job, limits)
-        except SandboxError:
-            return slot.run(job, limits)
+
+        def run(job: Job) -> ExecResult:
+            try:
+                return slot.run(job, limits)
+            except SandboxError:
+                return slot.run(job, limits)
+
+        result = run(job)
+        _default_modules.check(result, lambda program, tests: run(Job(program, tests, return_outputs=True)))
+        return result

@@ -232,6 +232,9 @@ class ExecResult:
     # Job(coverage=True): {"statements": n, "executed": [lines], "missing": [lines], "percent": p}
     # for the program file, or {"error": why}; None when coverage was not asked for
     coverage: dict[str, Any] | None = None
+    # top-level modules the program or its tests failed to import that this environment lacks
+    # altogether (`focalpo.sandbox.environment`): the score measures the environment there
+    missing_modules: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

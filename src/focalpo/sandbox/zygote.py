@@ -28,7 +28,7 @@ import tempfile
 from focalpo.sandbox import _job, guards
 from focalpo.sandbox._channel import recv_msg, recv_raw, send_msg
 from focalpo.sandbox.isolation import (
-    JOBS_ROOT, fork_job, in_scratch, kill_leftovers, setup_zygote, size_scratch, wipe_scratch,
+    JOBS_ROOT, fork_job, jobs_see, kill_leftovers, setup_zygote, size_scratch, wipe_scratch,
 )  # fmt: skip
 
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -169,12 +169,8 @@ def _fresh_dir(path: str) -> str:
 def main(argv: list[str]) -> None:
     fd, slot, config = int(argv[1]), int(argv[2]), json.loads(argv[3])
     sock = socket.socket(fileno=fd)
-    report, pid_ns_fd = setup_zygote(slot, network=config.get("network", False), scratch=config["scratch"])
-    if report.private_tmp:
-        # `python -m` put the caller's working directory first on sys.path. Under a private /tmp
-        # a scratch dir there is the jobs' (writable, and hidden from them anyway): an on-demand
-        # import must not find a job's file in it.
-        sys.path[:] = [p for p in sys.path if os.path.isabs(p) and not in_scratch(os.path.realpath(p))]
+    report, pid_ns_fd = setup_zygote(slot, config.get("network", False), config["scratch"], config.get("paths", []))
+    _adopt_sys_path(config.get("sys_path", []), report.private_tmp)
     _preload(config.get("preload", []), report.notes)
     fixed_workdir = os.path.join(JOBS_ROOT, "job") if report.private_tmp else None
     _job.prepare_zygote(_job_env(fixed_workdir) if fixed_workdir else None, fixed_workdir)
@@ -182,6 +178,18 @@ def main(argv: list[str]) -> None:
     send_msg(sock, ("hello", report.as_dict()))
     while _serve(sock, report, pid_ns_fd, fixed_workdir):
         pass
+
+
+def _adopt_sys_path(parent: list[str], private_tmp: bool) -> None:
+    """Jobs import what the pool's process can: its sys.path entries that this one lacks (added at
+    run time, by the caller or its test runner) go after this interpreter's own.
+
+    `python -m` put the caller's working directory first on sys.path. Under a private /tmp, a
+    scratch dir there is the jobs' own (writable, emptied per job) unless it is a location bound
+    back from the host: an on-demand import must not find a job's file in it.
+    """
+    entries = [p for p in dict.fromkeys([*sys.path, *parent]) if os.path.isabs(p)]
+    sys.path[:] = [p for p in entries if not private_tmp or jobs_see(os.path.realpath(p))]
 
 
 def _serve(sock: socket.socket, report, pid_ns_fd, fixed_workdir: str | None) -> bool:
