@@ -240,3 +240,46 @@ def test_the_costliest_task_runs_while_the_next_one_is_filled(bench, monkeypatch
     assert [(r["task_id"], r["sample_index"], r["status"]) for r in recs] == [
         ("toy/add", 0, "pass"), ("toy/add", 1, "fail"), ("toy/add", 2, "fail"), ("toy/div", 0, "fail"),
     ]  # fmt: skip
+
+
+def test_samples_failing_on_modules_not_installed_are_counted_and_named(bench, capsys):
+    data, samples, out = bench
+    samples.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"task_id": "toy/add", "solution": "import pandas_nope_1\ndef add(a, b):\n    return a + b\n"},
+        {"task_id": "toy/add", "solution": "def add(a, b):\n    import sklearn_nope_2, pandas_nope_1\n    return a + b\n"},
+        {"task_id": "toy/add", "solution": "import pandas_nope_1\ndef add(a, b):\n    return a + b\n"},
+        {"task_id": "toy/div", "completion": "    return a / b\n"},
+    ]))  # fmt: skip
+    assert _run(data, samples, out) == 0
+    res = json.loads(out.read_text())
+    # the first import that fails names the module (sample 1 stops at sklearn_nope_2)
+    assert [r["missing_modules"] for r in res["samples"]] == [["pandas_nope_1"], ["sklearn_nope_2"], ["pandas_nope_1"], []]
+    assert res["summary"]["missing_modules"] == {"samples": 3, "modules": {"pandas_nope_1": 2, "sklearn_nope_2": 1}}
+    assert "3 samples failed on modules not installed here: pandas_nope_1 (2), sklearn_nope_2 (1)" in capsys.readouterr().out
+
+
+def test_a_module_the_jobs_cannot_see_stops_the_evaluation(bench, capsys, monkeypatch):
+    """Not a list of failed samples: an error naming the module and the directory, no results file."""
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    from focalpo.sandbox import ExecPool
+
+    with ExecPool(workers=1) as pool:
+        if not pool.isolation["job_uid"]:
+            pytest.skip("jobs run as this user here: they see what it sees")
+    hidden = Path(tempfile.mkdtemp(prefix="focalpo-hidden-"))  # mode 700: not the jobs' user's
+    name = f"parentonly_{uuid.uuid4().hex[:8]}"
+    (hidden / f"{name}.py").write_text("def add(a, b):\n    return a + b\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(hidden)])
+    data, samples, out = bench
+    samples.write_text(json.dumps({"task_id": "toy/add", "solution": f"from {name} import add\n"}) + "\n")
+    try:
+        assert _run(data, samples, out) == 2
+    finally:
+        subprocess.run(["rm", "-rf", str(hidden)], check=False)
+    err = capsys.readouterr().err
+    assert "environment fault" in err and repr(name) in err and str(hidden) in err
+    assert not out.exists()

@@ -463,11 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from focalpo.generate.base import GenerationError
+    from focalpo.sandbox.environment import EnvironmentFault
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, GenerationError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, GenerationError, EnvironmentFault) as e:
         print(f"focalpo {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -13,7 +13,7 @@ Nothing here runs code; it turns sample records (one per generated program, as w
 A *sample record* has the fields `task_id`, `sample_index` (order within the task),
 `base_status` ("pass"/"fail"), `plus_status` ("pass"/"fail"/None when the benchmark has only base
 tests), `status` ("pass" only if every test passed), `failures` (a list of {test, status, message}
-with the statuses of `focalpo.sandbox.types.Status`) and `solution`.
+with the statuses of `focalpo.sandbox.types.Status`), `missing_modules` (optional) and `solution`.
 
 - `pass_at_k`, `mean_pass_at_k`: the unbiased estimator of Chen et al. 2021 (arXiv 2107.03374,
   Eq. 1) in the numerically stable product form used by evalplus; a k is reported only when every
@@ -22,6 +22,9 @@ with the statuses of `focalpo.sandbox.types.Status`) and `solution`.
   tests and for base+plus tests, as evalplus) and a fixed-width text table of it.
 - `error_type`, `sample_error_type`, `error_table`: Target-DPO-style error analysis (arXiv
   2503.02783): each failing sample is reduced to one normalised error type and the types counted.
+- `missing_module_counts`, `format_missing_modules`: the failing samples that could not import a
+  module this environment lacks (record field `missing_modules`), so that a report says where
+  the score measures the environment rather than the model.
 """
 
 from __future__ import annotations
@@ -310,3 +313,27 @@ def error_table(records: Iterable[Mapping], *, max_len: int = 80) -> list[tuple[
             counts[t] = counts.get(t, 0) + 1
     total = sum(counts.values())
     return [(t, c, c / total) for t, c in sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))]
+
+
+def missing_module_counts(records: Iterable[Mapping]) -> dict:
+    """How many failing samples could not import a module that the environment lacks altogether
+    (record field `missing_modules`), in all and per module, most frequent first:
+    {"samples": 12, "modules": {"pandas": 9, "sklearn": 3}}. A sample missing two modules counts
+    once in "samples" and once under each module."""
+    per: dict[str, int] = {}
+    samples = 0
+    for rec in records:
+        names = rec.get("missing_modules") or []
+        if rec.get("status") == Status.PASS or not names:
+            continue
+        samples += 1
+        for name in names:
+            per[name] = per.get(name, 0) + 1
+    return {"samples": samples, "modules": dict(sorted(per.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+def format_missing_modules(counts: Mapping) -> str:
+    """`12 samples failed on modules not installed here: pandas (9), sklearn (3)`."""
+    n = counts["samples"]
+    listed = ", ".join(f"{name} ({k})" for name, k in counts["modules"].items())
+    return f"{n} sample{'s' if n != 1 else ''} failed on modules not installed here: {listed}"

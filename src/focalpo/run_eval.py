@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from focalpo.atomic import atomic_path
-from focalpo.evaluate import error_table, format_summary_table, summarize
+from focalpo.evaluate import error_table, format_missing_modules, format_summary_table, missing_module_counts, summarize
 from focalpo.extract import program_from_sample, read_samples
 from focalpo.problems import Problem, benchmark_path, load_benchmark
 from focalpo.sandbox.types import ExecResult, Limits, Status
@@ -104,6 +104,8 @@ def _record(task_id: str, index: int, program: str, base: ExecResult, plus: Exec
         "plus_status": p,
         "status": "pass" if b == "pass" and p in ("pass", None) else "fail",
         "failures": failures,
+        # modules it could not import that this environment lacks (focalpo.sandbox.environment)
+        "missing_modules": sorted({m for r in (base, plus) if r is not None for m in r.missing_modules}),
         "solution": program,
     }
 
@@ -177,6 +179,7 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
     ]
     summary = summarize(records, benchmark=cfg.benchmark)
     summary["errors"] = [{"type": t, "count": n, "share": sh} for t, n, sh in error_table(records)]
+    summary["missing_modules"] = missing_module_counts(records)
     result = {
         "config": {k: v for k, v in cfg.__dict__.items() if k != "progress"},
         "dataset": str(data_path),
@@ -293,6 +296,7 @@ def merge_results(parts: Sequence[ExecResult]) -> ExecResult:
         stderr_truncated=any(p.stderr_truncated for p in parts),
         duration=sum(p.duration for p in parts),
         isolation=parts[0].isolation,
+        missing_modules=sorted({m for p in parts for m in p.missing_modules}),
     )
 
 
@@ -312,6 +316,10 @@ def print_report(result: dict, file=None) -> None:
         width = max(len(e["type"]) for e in errors[:15])
         for e in errors[:15]:
             print(f"  {e['type']:<{width}}  {e['count']:>6}  {100 * e['share']:5.1f}%", file=file)
+    missing = summary.get("missing_modules") or {}
+    if missing.get("samples"):
+        print(f"\nwarning: {format_missing_modules(missing)}; there the score measures this environment, "
+              "not the model", file=file)  # fmt: skip
     iso = result.get("isolation") or {}
     if iso and not iso.get("network_disabled"):
         print("\nwarning: the sandbox could not disable the network here: " + "; ".join(iso.get("notes", [])), file=file)
