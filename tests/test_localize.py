@@ -129,9 +129,14 @@ def test_difflib_is_not_an_lcs_but_lcs_pairs_is():
 
 
 def test_lcs_exactly_the_two_changed_lines():
-    r = lcs_regions(CHOSEN, REJECTED)
-    assert _texts(CHOSEN, r.chosen_spans) == ["if x >= 0:\n", "return total / count\n"]
-    assert _texts(REJECTED, r.rejected_spans) == ["if x > 0:\n", "return total / len(xs)\n"]
+    r = lcs_regions(CHOSEN, REJECTED)  # whole lines: indentation, content, newline
+    assert _texts(CHOSEN, r.chosen_spans) == ["        if x >= 0:\n", "    return total / count\n"]
+    assert _texts(REJECTED, r.rejected_spans) == ["        if x > 0:\n", "    return total / len(xs)\n"]
+    content = lcs_regions(CHOSEN, REJECTED, lines="content")
+    assert _texts(CHOSEN, content.chosen_spans) == ["if x >= 0:\n", "return total / count\n"]
+    assert _texts(REJECTED, content.rejected_spans) == ["if x > 0:\n", "return total / len(xs)\n"]
+    with pytest.raises(ValueError, match="unknown line span convention 'words'"):
+        lcs_regions(CHOSEN, REJECTED, lines="words")
 
 
 def test_lcs_inserted_and_deleted_lines():
@@ -143,13 +148,66 @@ def test_lcs_inserted_and_deleted_lines():
 
 
 def test_whitespace_conventions():
-    # Trailing spaces and CRLF are not changes; blank lines never make spans; indentation is a change.
-    assert lcs_regions("a = 1\nb = 2\n", "a = 1  \r\nb = 2").rejected_spans == ()
-    assert lcs_regions("a = 1\n\n\nb = 2\n", "a = 1\nb = 2\n").chosen_spans == ()
+    # Trailing spaces and CRLF are not changes; indentation is a change.
+    for lines in ("whole", "content"):
+        assert lcs_regions("a = 1\nb = 2\n", "a = 1  \r\nb = 2", lines=lines).rejected_spans == ()
+        assert lcs_regions("a\nb", "a\nc", lines=lines).chosen_spans == ((2, 3),)  # last line without newline
+    # whole lines (the default): an inserted blank line is a changed line, indentation is in the span
+    assert _texts("a = 1\n\n\nb = 2\n", lcs_regions("a = 1\n\n\nb = 2\n", "a = 1\nb = 2\n").chosen_spans) == ["\n", "\n"]
     r = lcs_regions("if x:\n    y()\n", "if x:\ny()\n")
-    assert _texts("if x:\n    y()\n", r.chosen_spans) == ["y()\n"]  # span starts after the indentation
+    assert _texts("if x:\n    y()\n", r.chosen_spans) == ["    y()\n"]
     assert _texts("if x:\ny()\n", r.rejected_spans) == ["y()\n"]
-    assert lcs_regions("a\nb", "a\nc").chosen_spans == ((2, 3),)  # last line without newline
+    # content only: blank lines never make spans, a span starts after the indentation
+    assert lcs_regions("a = 1\n\n\nb = 2\n", "a = 1\nb = 2\n", lines="content").chosen_spans == ()
+    r = lcs_regions("if x:\n    y()\n", "if x:\ny()\n", lines="content")
+    assert _texts("if x:\n    y()\n", r.chosen_spans) == ["y()\n"]
+
+
+def _official_line_masks(chosen: str, rejected: str) -> tuple[set[int], set[int]]:
+    """The official Target-DPO marking (JieWu02/Target-DPO, scripts/diff_lib.py, `get_line_masks`)
+    rewritten for a one-token-per-character tokenizer, where a token position is a character
+    offset: lines compared with difflib.ndiff, each changed line marked over its
+    `splitlines(keepends=True)` range. Independent of focalpo's LCS and span code."""
+    import difflib
+
+    def positions(text):
+        out, start = [], 0
+        for line in text.splitlines(keepends=True):
+            out.append((start, start + len(line)))
+            start += len(line)
+        return out
+
+    c_pos, r_pos = positions(chosen), positions(rejected)
+    c_mask, r_mask, ci, ri = set(), set(), 0, 0
+    for d in difflib.ndiff(chosen.splitlines(), rejected.splitlines()):
+        if d.startswith("  "):
+            ci, ri = ci + 1, ri + 1
+        elif d.startswith("- "):
+            c_mask |= set(range(*c_pos[ci]))
+            ci += 1
+        elif d.startswith("+ "):
+            r_mask |= set(range(*r_pos[ri]))
+            ri += 1
+    return c_mask, r_mask
+
+
+OFFICIAL_CASES = [
+    (CHOSEN, REJECTED),
+    ("def f(x):\n    if x:\n        return 1\n    return 0\n", "def f(x):\n    if not x:\n        return 1\n    return 0\n"),
+    ("def g(a):\n    b = a * 2\n    return b\n", "def g(a):\n    return a\n"),  # a deleted and a changed line
+    ("def h(s):\n    s = s.strip()\n\n    return s.upper()\n", "def h(s):\n    return s.lower()\n"),  # a blank line goes too
+    ("x = [1,\n     2]\nprint(x)", "x = [1,\n     3]\nprint(x)"),  # continuation indent, no final newline
+]
+
+
+@pytest.mark.parametrize("chosen, rejected", OFFICIAL_CASES)
+def test_whole_line_spans_mark_what_the_official_code_marks(chosen, rejected):
+    r = lcs_regions(chosen, rejected)
+    c_mask, r_mask = _official_line_masks(chosen, rejected)
+    assert {i for s, e in r.chosen_spans for i in range(s, e)} == c_mask
+    assert {i for s, e in r.rejected_spans for i in range(s, e)} == r_mask
+    content = lcs_regions(chosen, rejected, lines="content")  # a strict subset wherever a line is indented
+    assert {i for s, e in content.rejected_spans for i in range(s, e)} <= r_mask
 
 
 def test_line_bounds():
@@ -186,8 +244,8 @@ def test_fenced_code_is_localised_on_the_code_and_mapped_back():
     chosen = f"Here is the fix:\n\n{F}python\n{CHOSEN}{F}\nIt counts positives."
     rejected = f"Sure!\n{F}python\n{REJECTED}{F}\nDone."
     r = lcs_regions(chosen, rejected)
-    assert _texts(chosen, r.chosen_spans) == ["if x >= 0:\n", "return total / count\n"]
-    assert _texts(rejected, r.rejected_spans) == ["if x > 0:\n", "return total / len(xs)\n"]
+    assert _texts(chosen, r.chosen_spans) == ["        if x >= 0:\n", "    return total / count\n"]
+    assert _texts(rejected, r.rejected_spans) == ["        if x > 0:\n", "    return total / len(xs)\n"]
     unfenced = lcs_regions(chosen, rejected, fenced=False)
     assert "Sure!\n" in _texts(rejected, unfenced.rejected_spans)  # prose counts without fences
 
@@ -208,7 +266,10 @@ def test_localize_pair_fills_spans_and_boundaries():
     p = localize_pair("Write it.\n", CHOSEN, REJECTED, meta={"id": 7})
     check_record(p.to_json(), "x")
     assert len(p.chosen_spans) == 2 and p.prefix_len == CHOSEN.index("        if")
-    assert p.meta == {"id": 7, "localize": {"method": "lcs", "unit": "line", "refine": False, "fenced": True}}
+    assert p.meta == {"id": 7, "localize": {"method": "lcs", "unit": "line", "refine": False, "fenced": True, "lines": "whole"}}
+    content = localize_pair("Write it.\n", CHOSEN, REJECTED, lines="content")
+    assert content.meta["localize"]["lines"] == "content"
+    assert [CHOSEN[s:e] for s, e in content.chosen_spans] == ["if x >= 0:\n", "return total / count\n"]
     q = localize_pair("Write it.\n", CHOSEN, REJECTED, method="prefix-suffix")
     assert q.chosen_spans == ((q.prefix_len, q.chosen_suffix_start),)
     with pytest.raises(ValueError, match="unknown localisation method 'diff'"):

@@ -100,6 +100,9 @@ def _add_localize(sub) -> None:
     p.add_argument("--unit", choices=["line", "char"], default="line", help="prefix/suffix granularity")
     p.add_argument("--refine", action="store_true", help="lcs: narrow changed lines to the differing words")
     p.add_argument("--no-fences", action="store_true", help="lcs: compare whole texts, not the fenced code")
+    p.add_argument("--line-spans", choices=["whole", "content"], default="whole",
+                   help="lcs: a changed line's span is the whole line (indentation, content, newline; as the "
+                        "official Target-DPO code) or its content from the first non-blank character")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=_cmd_localize)
 
@@ -109,7 +112,7 @@ def _cmd_localize(args) -> int:
 
     stats = localize_file(
         args.in_path, args.out, method=args.method, overwrite=args.overwrite,
-        unit=args.unit, refine=args.refine, fenced=not args.no_fences,
+        unit=args.unit, refine=args.refine, fenced=not args.no_fences, lines=args.line_spans,
     )  # fmt: skip
     print(stats.summary(args.method, args.out))
     return 0

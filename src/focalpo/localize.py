@@ -18,10 +18,13 @@ Conventions (chosen so that a span matches how byte-level BPE tokenizers cut cod
 
 - A line is compared without its trailing whitespace and line ending, so CRLF vs LF or trailing
   spaces never count as a change; indentation does (it is Python syntax).
-- One span per changed line: from its first non-whitespace character through its newline. The
-  indentation is left out because BPE merges it with the previous line's newline ("\\n   "); the
-  newline is kept because ending the line is part of writing it. A last line without a newline
-  ends at the end of the text. Whitespace-only lines never make a span.
+- One span per changed line, by default the whole line (`lines="whole"`): its indentation, its
+  content and its newline, as the official Target-DPO code marks a changed line's token range
+  (`scripts/diff_lib.py`: `get_precise_line_positions`, lines split with `keepends=True`); a
+  changed blank line is marked too. `lines="content"` (focalpo's earlier convention) starts at
+  the first non-whitespace character instead, since BPE merges indentation with the previous
+  line's newline ("\\n   "), and never marks a whitespace-only line. Either way a last line
+  without a newline ends at the end of the text.
 - Code inside a markdown fence: when both completions hold a fenced block (`focalpo.extract`
   picks it), LCS runs on the code alone and spans are mapped back to the full completion, so
   prose around the code never counts as D+/D-. Prefix/suffix always use the full text (the
@@ -40,6 +43,7 @@ from typing import Any, Callable
 from focalpo.pairs import FIELDS, PreferencePair, Spans, Text, completion_text, iter_json_rows, write_pairs
 
 UNITS = ("line", "char")
+LINE_SPANS = ("whole", "content")  # what of a changed line an lcs span covers (module docstring)
 
 
 @dataclass(frozen=True)
@@ -181,26 +185,33 @@ def _changed_line_hunks(chosen: str, rejected: str) -> list[tuple[list[tuple[int
     return hunks
 
 
-def _line_spans(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _line_spans(text: str, bounds: list[tuple[int, int]], lines: str) -> list[tuple[int, int]]:
+    if lines == "whole":
+        return list(bounds)
     return [s for s in (line_span(text, a, b) for a, b in bounds) if s is not None]
 
 
-def lcs_regions(chosen: str, rejected: str, *, refine: bool = False, fenced: bool = True) -> Regions:
+def lcs_regions(
+    chosen: str, rejected: str, *, refine: bool = False, fenced: bool = True, lines: str = "whole"
+) -> Regions:
     """Target-DPO Algorithm 1: D+ = chosen lines not in the LCS, D- = rejected lines not in it.
 
-    One span per changed line (see the module docstring for the line conventions). `refine=True`
-    narrows each hunk of changed lines to the differing words (`refine_spans`). `fenced=True`: when
-    both texts hold a fenced code block, only the code is compared.
+    One span per changed line: the whole line (`lines="whole"`, as the official code) or its
+    content from the first non-blank character (`lines="content"`); see the module docstring.
+    `refine=True` narrows each hunk of changed lines to the differing words (`refine_spans`).
+    `fenced=True`: when both texts hold a fenced code block, only the code is compared.
     """
+    if lines not in LINE_SPANS:
+        raise ValueError(f"unknown line span convention {lines!r} (known: {', '.join(LINE_SPANS)})")
     if fenced:
         c_code, r_code = fenced_code_span(chosen), fenced_code_span(rejected)
         if c_code and r_code:
-            inner = lcs_regions(chosen[slice(*c_code)], rejected[slice(*r_code)], refine=refine, fenced=False)
+            inner = lcs_regions(chosen[slice(*c_code)], rejected[slice(*r_code)], refine=refine, fenced=False, lines=lines)
             return Regions(_shift(inner.chosen_spans, c_code[0]), _shift(inner.rejected_spans, r_code[0]))
     c_spans: list[tuple[int, int]] = []
     r_spans: list[tuple[int, int]] = []
     for c_lines, r_lines in _changed_line_hunks(chosen, rejected):
-        c_hunk, r_hunk = _line_spans(chosen, c_lines), _line_spans(rejected, r_lines)
+        c_hunk, r_hunk = _line_spans(chosen, c_lines, lines), _line_spans(rejected, r_lines, lines)
         if refine:
             c_hunk, r_hunk = refine_spans(chosen, rejected, c_hunk, r_hunk)
         c_spans += c_hunk
@@ -289,8 +300,10 @@ def _prefix_suffix_regions(chosen: str, rejected: str, *, unit: str = "line", **
     return Regions(tuple(x for x in [c_mid] if x[1] > x[0]), tuple(x for x in [r_mid] if x[1] > x[0]))
 
 
-def _lcs_method(chosen: str, rejected: str, *, refine: bool = False, fenced: bool = True, **_: Any) -> Regions:
-    return lcs_regions(chosen, rejected, refine=refine, fenced=fenced)
+def _lcs_method(
+    chosen: str, rejected: str, *, refine: bool = False, fenced: bool = True, lines: str = "whole", **_: Any
+) -> Regions:
+    return lcs_regions(chosen, rejected, refine=refine, fenced=fenced, lines=lines)
 
 
 METHODS: dict[str, Callable[..., Regions]] = {"lcs": _lcs_method, "prefix-suffix": _prefix_suffix_regions}
@@ -305,15 +318,18 @@ def localize_pair(
     unit: str = "line",
     refine: bool = False,
     fenced: bool = True,
+    lines: str = "whole",
     meta: dict | None = None,
 ) -> PreferencePair:
-    """A localised pair record: spans from `method`, and always the common prefix/suffix (`unit`)."""
+    """A localised pair record: spans from `method`, and always the common prefix/suffix (`unit`).
+    `refine`, `fenced` and `lines` are options of the `lcs` method (see `lcs_regions`)."""
     if method not in METHODS:
         raise ValueError(f"unknown localisation method {method!r} (known: {', '.join(METHODS)})")
     c, r = completion_text(chosen), completion_text(rejected)
-    regions = METHODS[method](c, r, unit=unit, refine=refine, fenced=fenced)
+    regions = METHODS[method](c, r, unit=unit, refine=refine, fenced=fenced, lines=lines)
     ps = common_prefix_suffix(c, r, unit)
-    options = {"method": method, "unit": unit, **({"refine": refine, "fenced": fenced} if method == "lcs" else {})}
+    lcs_options = {"refine": refine, "fenced": fenced, "lines": lines}
+    options = {"method": method, "unit": unit, **(lcs_options if method == "lcs" else {})}
     return PreferencePair(
         prompt, chosen, rejected,
         chosen_spans=regions.chosen_spans, rejected_spans=regions.rejected_spans,

@@ -85,8 +85,8 @@ def test_a_fixed_problem_records_both_versions_and_the_right_d_minus(first_run):
     pair = r["pair"]
     assert pair["prompt"] == "Write the function of cf/add."
     assert pair["chosen"] == f"```python\n{ADD_GOOD}```" and pair["rejected"] == f"```python\n{ADD_BAD}```"
-    assert [pair["rejected"][s:e] for s, e in pair["rejected_spans"]] == ["return a - b\n"]  # indentation is not D-
-    assert [pair["chosen"][s:e] for s, e in pair["chosen_spans"]] == ["return a + b\n"]
+    assert [pair["rejected"][s:e] for s, e in pair["rejected_spans"]] == ["    return a - b\n"]  # the whole line is D-
+    assert [pair["chosen"][s:e] for s, e in pair["chosen_spans"]] == ["    return a + b\n"]
     assert r["filters"] == {"rejected_only_comments": False, "rejected_too_long": False,
                             "too_many_tokens": False, "identical_ast": False}
 
