@@ -283,3 +283,30 @@ def test_a_module_the_jobs_cannot_see_stops_the_evaluation(bench, capsys, monkey
     err = capsys.readouterr().err
     assert "environment fault" in err and repr(name) in err and str(hidden) in err
     assert not out.exists()
+
+
+def test_sample_budget_follows_each_harness():
+    from focalpo.run_eval import sample_budget
+
+    limits = [1.0] * 10 + [4.0] * 20  # 90 s of per-test limits
+    assert sample_budget("humaneval+", limits, None, False) == 62.0  # evalplus: min(60, 90) + 1, joined 1 s more
+    assert sample_budget("mbpp+", limits, None, True) == 63.0  # +1 without the fast check
+    assert sample_budget("mbpp+", [1.0] * 5, None, False) == 7.0  # the sum when it is below the cap
+    assert sample_budget("humaneval+", limits, 30.0, False) == 32.0
+    assert sample_budget("bigcodebench", limits, None, False) == 242.0  # BigCodeBench: 240 + 1, joined 1 s more
+    assert sample_budget("livecodebench", [6.0] * 3, None, False) == 3 * 7.0 + 5.0
+    assert sample_budget("humaneval+", limits, 0, False) is None
+
+
+def test_a_sample_slower_than_its_budget_times_out(bench):
+    """Each call sleeps 0.8 s, within the 4 s per-test limit; with the cap at 0.1 s a test list
+    may take min(0.1, 12) + 2 = 2.1 s: base (3 calls, 2.4 s) and plus (4 calls) both time out."""
+    data, samples, out = bench
+    samples.write_text(json.dumps({"task_id": "toy/add", "solution": "import time\ndef add(a, b):\n    time.sleep(0.8)\n    return a + b\n"}) + "\n")
+    assert _run(data, samples, out, "--sample-time-cap", "0.1") == 0
+    res = json.loads(out.read_text())
+    rec = res["samples"][0]
+    assert (rec["base_status"], rec["plus_status"]) == ("fail", "fail")
+    assert [(f["status"], f["message"]) for f in rec["failures"]] == [("timeout", "the sample's time budget of 2.1s ran out")] * 2
+    assert res["config"]["sample_time_cap"] == 0.1
+    assert res["sample_time_limit"] == "min(0.1 s, sum of the per-test limits) + 2 s per test list (evalplus 0.3.1)"

@@ -40,6 +40,10 @@ def _add_eval(sub) -> None:
     p.add_argument("--min-time-limit", type=float, default=1.0, help="seconds; per-test limit floor")
     p.add_argument("--time-factor", type=float, default=4.0, help="per-test limit = max(min, factor x reference time)")
     p.add_argument("--timeout", type=float, default=None, help="seconds per test without a reference time")
+    p.add_argument("--sample-time-cap", type=float, default=None,
+                   help="seconds: cap of the whole-sample time limit the benchmark's harness applies (evalplus: "
+                        "min(cap, sum of per-test limits) + 2 s, cap 60; BigCodeBench: cap + 2 s, cap 240); "
+                        "0 = per-test limits only")  # fmt: skip
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
@@ -84,6 +88,7 @@ def _evaluate(args, samples: str, out: str | None) -> int:
         min_time_limit=args.min_time_limit,
         time_factor=args.time_factor,
         test_time=args.timeout,
+        sample_time_cap=args.sample_time_cap,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

@@ -22,7 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from focalpo.atomic import atomic_path
 from focalpo.evaluate import error_table, format_missing_modules, format_summary_table, missing_module_counts, summarize
@@ -31,7 +31,7 @@ from focalpo.problems import Problem, benchmark_path, load_benchmark
 from focalpo.sandbox.types import ExecResult, Limits, Status
 
 if TYPE_CHECKING:
-    from focalpo.sandbox import Job
+    from focalpo.sandbox import Job, TimeBudget
 
 # Reference seconds of tests per job when a heavy test list is split (see chunk_target).
 CHUNK_SECONDS = 0.25  # the least
@@ -39,6 +39,41 @@ MAX_CHUNK_SECONDS = 1.0  # the most
 CHUNKS_PER_WORKER = 8  # in between: the run's reference seconds over this many chunks per worker
 # Benchmarks whose tests have no per-test limit from a reference run get this many seconds.
 DEFAULT_TEST_TIME = {"bigcodebench": 60.0, "bigcodebench-complete": 60.0, "bigcodebench-instruct": 60.0}
+BIGCODEBENCH = ("bigcodebench", "bigcodebench-complete", "bigcodebench-instruct")
+
+
+def sample_budget(benchmark: str, test_limits: Sequence[float], cap: float | None, details: bool) -> float | None:
+    """Wall seconds one sample's test list (its base tests; its plus tests) may take in all, as
+    the benchmark's own harness allows before it kills the sample's process; None: unbounded.
+
+    - evalplus 0.3.1 (`untrusted_check`; HumanEval(+), MBPP+, and focalpo's jsonl benchmarks):
+      `timeout = min(EVALPLUS_TIMEOUT_PER_TASK, sum of the per-test limits) + 1`, +1 more without
+      the fast check, then `join(timeout + 1)`: min(cap, sum) + 2 s (+3 s with --details), cap 60 s.
+    - BigCodeBench (`untrusted_check`): `max(BIGCODEBENCH_TIMEOUT_PER_TASK, ...) + 1`, joined for
+      one more second: cap + 2 s, cap 240 s (its reference times are not at hand: the floor).
+    - LiveCodeBench (`check_correctness`): `join((timeout + 1) * n_tests + 5)`: the sum of the
+      per-test limits plus 1 s each and 5 s; no cap.
+    `cap` None: the benchmark's default; 0: no budget at all.
+    """
+    if cap == 0:
+        return None
+    if benchmark in BIGCODEBENCH:
+        return (240.0 if cap is None else cap) + 2.0
+    if benchmark == "livecodebench":
+        return sum(t + 1.0 for t in test_limits) + 5.0
+    return min(60.0 if cap is None else cap, sum(test_limits)) + (3.0 if details else 2.0)
+
+
+def sample_budget_rule(benchmark: str, cap: float | None, details: bool) -> str:
+    """`sample_budget` in words, for results.json."""
+    if cap == 0:
+        return "none: per-test limits only (--sample-time-cap 0)"
+    if benchmark in BIGCODEBENCH:
+        return f"{(240.0 if cap is None else cap) + 2.0:g} s per sample (BigCodeBench's harness: cap + 2 s)"
+    if benchmark == "livecodebench":
+        return "sum of (per-test limit + 1 s) + 5 s per test list (LiveCodeBench's harness)"
+    extra = 3.0 if details else 2.0
+    return f"min({60.0 if cap is None else cap:g} s, sum of the per-test limits) + {extra:g} s per test list (evalplus 0.3.1)"
 
 
 @dataclass(frozen=True)
@@ -55,6 +90,9 @@ class EvalConfig:
     min_time_limit: float = 1.0  # evalplus: max(min_time_limit, time_factor * t_reference)
     time_factor: float = 4.0
     test_time: float | None = None  # tests without a reference time (HumanEval asserts, BigCodeBench)
+    # seconds the harness's whole-sample limit is capped at (`sample_budget`): None = the
+    # benchmark's (evalplus 60, BigCodeBench 240), 0 = no whole-sample limit, per-test limits only
+    sample_time_cap: float | None = None
     memory: int = Limits().memory
     overwrite: bool = False
     progress: bool = True
@@ -113,7 +151,7 @@ def _record(task_id: str, index: int, program: str, base: ExecResult, plus: Exec
 def evaluate_benchmark(cfg: EvalConfig) -> dict:
     """Run the evaluation and return the results dict (also written to `cfg.out` when set)."""
     from focalpo.groundtruth import prepare_expected
-    from focalpo.sandbox import ExecPool
+    from focalpo.sandbox import ExecPool, TimeBudget
 
     out = Path(cfg.out) if cfg.out else default_out_path(cfg.samples)
     if out.exists() and not cfg.overwrite:
@@ -146,6 +184,10 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         t2 = time.perf_counter()
         owners: list[tuple[int, tuple[str, ...]]] = []  # (sample number, splits) of each job
 
+        def budget(tests) -> TimeBudget | None:
+            seconds = sample_budget(cfg.benchmark, [limits.time_for(t) for t in tests], cfg.sample_time_cap, cfg.details)
+            return None if seconds is None else TimeBudget(seconds)
+
         def jobs():
             """Each task's jobs, costliest task first: its samples run while the next task's tests
             are being filled."""
@@ -154,7 +196,7 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
             for task_id in sorted(by_task, key=lambda t: -cost[t]):
                 problem = by_id[task_id] = truth.apply(by_id[task_id])
                 for n in by_task[task_id]:
-                    for job, splits in _sample_jobs(problem, samples[n][1], n, cfg.base_only, target):
+                    for job, splits in _sample_jobs(problem, samples[n][1], n, cfg.base_only, target, budget):
                         owners.append((n, splits))
                         yield job
             gc.freeze()  # the loaded data: collections while the jobs run skip it
@@ -183,6 +225,7 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
     result = {
         "config": {k: v for k, v in cfg.__dict__.items() if k != "progress"},
         "dataset": str(data_path),
+        "sample_time_limit": sample_budget_rule(cfg.benchmark, cfg.sample_time_cap, cfg.details),
         "summary": summary,
         "timings": timings,
         "isolation": isolation,
@@ -193,26 +236,35 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
     return result
 
 
-def _sample_jobs(problem: Problem, program: str, n: int, base_only: bool, target: float) -> list[tuple[Job, tuple[str, ...]]]:
+def _sample_jobs(
+    problem: Problem, program: str, n: int, base_only: bool, target: float,
+    budget: Callable[[Sequence], TimeBudget | None] = lambda tests: None,
+) -> list[tuple[Job, tuple[str, ...]]]:  # fmt: skip
     """The jobs of sample number `n`, each with the test splits it covers: light splits share one
-    job, heavy ones are cut into chunks of about `target` reference seconds (see `chunk_target`)."""
+    job, heavy ones are cut into chunks of about `target` reference seconds (see `chunk_target`).
+    `budget(tests)` gives a split's whole-sample time budget, shared by the jobs that run it."""
     from focalpo.sandbox import Job
 
     splits = ["base"] if base_only else list(problem.tests)
     ref = problem.meta.get("ref_seconds", {})
     libs = problem.meta.get("libs", ())
+    budgets = {split: budget(problem.tests[split]) for split in splits}
     chunked = {split: split_by_cost(problem.tests[split], ref, target) for split in splits}
     whole = [c[0] for c in chunked.values() if len(c) == 1 and c[0][0]]  # (tests, cost) of unsplit lists
     if len(splits) > 1 and len(whole) == len(splits) and sum(cost for _, cost in whole) <= target:
         # Light splits share one job, each its own fail-fast segment (see Job.segments).
         starts = list(itertools.accumulate(len(tests) for tests, _ in whole))[:-1]
         tests = [t for part, _ in whole for t in part]
-        return [(Job(program, tests, cost=sum(cost for _, cost in whole), segments=starts, imports=libs), tuple(splits))]
+        parts = [budgets[split] for split in splits]
+        job = Job(program, tests, cost=sum(cost for _, cost in whole), segments=starts, imports=libs,
+                  budgets=parts if None not in parts else ())  # fmt: skip
+        return [(job, tuple(splits))]
     jobs = []
     for split in splits:
         chunks = chunked[split]
         group = (n, split) if len(chunks) > 1 else None  # fail-fast across the chunks
-        jobs += [(Job(program, chunk, cost=cost, group=group, imports=libs), (split,)) for chunk, cost in chunks]
+        part = [budgets[split]] if budgets[split] is not None else []
+        jobs += [(Job(program, chunk, cost=cost, group=group, imports=libs, budgets=part), (split,)) for chunk, cost in chunks]
     return jobs
 
 

@@ -15,7 +15,8 @@ return value as its bare pickle, read in place). Call and stdin/stdout tests are
 parent (`oracles.judge_call`): the job only returns values, decoded by an unpickler that builds
 nothing but plain builtin values, and never sees the expected outputs. Each test has its own time
 limit: an in-process timer first, then a hard kill by the parent, after which a fresh job continues
-with the next test.
+with the next test. `Job(budgets=[TimeBudget(62.0)])` also bounds the whole list's wall time
+(evalplus's per-sample limit), shared by the jobs that run chunks of it.
 
 `Job(module="fib", files={"data.json": ...}, coverage=True)`: the program is importable as `fib`
 (tests `from fib import fib`), extra files are written into the job's directory (first on
@@ -102,11 +103,11 @@ from focalpo.sandbox.types import (
 
 __all__ = [
     "DEFAULT_PRELOAD", "EnvironmentFault", "ExecPool", "Job", "SandboxError", "execute", "NO_EXPECTED", "AssertTest",
-    "CallTest", "ExecResult", "Limits", "Status", "StdioTest", "TestCase", "UnittestTest", "Verdict",
-    "test_from_dict", "test_to_dict",
+    "CallTest", "ExecResult", "Limits", "Status", "StdioTest", "TestCase", "TimeBudget", "UnittestTest",
+    "Verdict", "test_from_dict", "test_to_dict",
 ]  # fmt: skip
 
-_POOL_NAMES = frozenset({"DEFAULT_PRELOAD", "ExecPool", "Job", "SandboxError", "execute"})
+_POOL_NAMES = frozenset({"DEFAULT_PRELOAD", "ExecPool", "Job", "SandboxError", "TimeBudget", "execute"})
 
 
 def __getattr__(name: str):

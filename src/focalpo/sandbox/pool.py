@@ -12,9 +12,11 @@ gets its own verdict.
 from __future__ import annotations
 
 import atexit
+import bisect
 import functools
 import heapq
 import json
+import math
 import os
 import pickle
 import selectors
@@ -62,6 +64,33 @@ ON_DEMAND_PRELOAD = ("numpy",)
 _CODES = {"exception": Status.EXCEPTION, "timeout": Status.TIMEOUT, "memory": Status.MEMORY, "fail": Status.WRONG_ANSWER}
 
 
+class TimeBudget:
+    """Wall seconds that a list of tests may take in all, program loads included, however many
+    processes and chunks run it: evalplus gives each sample's base (and plus) tests one process
+    and kills it after min(60 s, sum of the per-test limits) + 2 s, so one slow sample cannot
+    hold a worker for minutes. Jobs that run parts of one list share one budget (`Job.budgets`);
+    the test running when it runs out gets a `timeout` verdict, the rest of its list `not_run`.
+    Thread-safe: chunks of one list may run on several slots at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds = float(seconds)
+        self._spent = 0.0
+        self._lock = threading.Lock()
+
+    def charge(self, seconds: float) -> float:
+        """Count `seconds` as spent; returns the seconds left (negative once overrun)."""
+        with self._lock:
+            self._spent += seconds
+            return self.seconds - self._spent
+
+    @property
+    def spent(self) -> float:
+        return self._spent
+
+    def __repr__(self) -> str:
+        return f"TimeBudget({self.seconds:g}s, {self._spent:.3g}s spent)"
+
+
 @dataclass
 class Job:
     """One program and the tests to run it against.
@@ -92,10 +121,15 @@ class Job:
     # Modules the zygote should import (once) before forking this job, e.g. a BigCodeBench
     # task's libraries: jobs then find them warm instead of importing them each time.
     imports: Sequence[str] = ()
+    # One TimeBudget per segment (the first for the tests before segments[0]), or none: the wall
+    # time each part of the test list may take in all, shared with other jobs that run chunks of it.
+    budgets: Sequence[TimeBudget] = ()
 
     def __post_init__(self) -> None:
         if self.module != PROGRAM_MODULE or self.files is not None:
             self.files = check_job_layout(self.module, self.files)
+        if self.budgets and len(self.budgets) != len(self.segments) + 1:
+            raise ValueError(f"Job.budgets: one per segment ({len(self.segments) + 1}), got {len(self.budgets)}")
 
 
 class SandboxError(RuntimeError):
@@ -234,6 +268,20 @@ class _Attempt:
         self.batch = True  # the job may hold passing results back for a few milliseconds
         self.extended = -1  # last test whose big return value was announced ("ran")
         self.ran_seconds = 0.0  # that test's call duration, from the notice
+        self.charged_at = time.monotonic()  # time up to here is charged to a budget (Job.budgets)
+
+    def budget(self) -> TimeBudget | None:
+        """The budget of the part of the test list the running test belongs to."""
+        budgets, i = self.job.budgets, self.current
+        if not budgets or i >= len(self.job.tests):
+            return None
+        return budgets[bisect.bisect_right(self.job.segments, i)]
+
+    def charge(self) -> float:
+        """Charge the time since the last charge to the running test's budget; seconds it has left."""
+        now = time.monotonic()
+        budget, spent, self.charged_at = self.budget(), now - self.charged_at, now
+        return math.inf if budget is None else budget.charge(spent)
 
 
 class _Slot:
@@ -330,7 +378,10 @@ class _Slot:
         start: int | None = 0
         batch = True
         while start is not None:
-            start, batch = self._attempt(job, tests, side, start, batch, limits, verdicts, outputs, out, err, res, covered)
+            if job.budgets and job.budgets[bisect.bisect_right(job.segments, start)].charge(0.0) <= 0:
+                start = _out_of_budget(job, start, verdicts)  # other chunks of this list spent it
+            else:
+                start, batch = self._attempt(job, tests, side, start, batch, limits, verdicts, outputs, out, err, res, covered)
             if start is not None and start >= len(tests):
                 start = None
         if covered is not None:
@@ -437,10 +488,15 @@ class _Slot:
             while open_fds or status is None:
                 if self.closed:  # its zygote kills the job: the pipes' ends woke us
                     raise SandboxError("the pool was closed while a job ran")
-                timeout = None if killed else max(0.0, deadline - time.monotonic())
+                # The time since the last wake-up went to the test that was running: charge it
+                # before this wake-up's reports move on to the next one.
+                budget_end = time.monotonic() + att.charge()
+                if not killed and budget_end <= time.monotonic():
+                    kill("budget")
+                timeout = None if killed else max(0.0, min(deadline, budget_end) - time.monotonic())
                 events = sel.select(timeout)
-                if not events and not killed and time.monotonic() >= deadline:
-                    kill("timeout")
+                if not events and not killed and time.monotonic() >= min(deadline, budget_end):
+                    kill("timeout" if deadline <= budget_end else "budget")
                     continue
                 for key, _ in events:
                     fd = key.fd
@@ -486,6 +542,7 @@ class _Slot:
                         except ValueError:
                             kill("protocol")
         finally:
+            att.charge()
             sel.close()
         return status
 
@@ -589,6 +646,8 @@ class _Slot:
     def _conclude(self, att, status, tests, limits, verdicts, res) -> tuple[int | None, bool]:
         if att.finished:
             return att.resume, True
+        if att.stop_reason == "budget":  # no re-run to pin the verdict: the time is spent
+            return _out_of_budget(att.job, att.current, verdicts), True
         if not att.loaded:
             if att.stop_reason == "timeout":
                 st, why = Status.TIMEOUT, f"program load exceeded {limits.load_time:g}s"
@@ -634,6 +693,15 @@ class _Slot:
 def _next_segment(job: Job, i: int) -> int | None:
     """Start of the first segment after test i (Job.segments), or None."""
     return next((s for s in job.segments if s > i), None)
+
+
+def _out_of_budget(job: Job, i: int, verdicts: list) -> int | None:
+    """Test i's part of the list ran out of time (Job.budgets): test i times out, the rest of its
+    part is not run (unset verdicts), and the run goes on at the next part."""
+    budget = job.budgets[bisect.bisect_right(job.segments, i)]
+    why = f"the sample's time budget of {budget.seconds:g}s ran out"
+    verdicts[i] = Verdict(job.tests[i].name, Status.TIMEOUT, why, budget.spent)
+    return _next_segment(job, i)
 
 
 @functools.lru_cache(maxsize=64)
