@@ -866,16 +866,18 @@ def test_writes_outside_the_work_directory_leave_nothing(pool):
 
 def test_each_job_gets_the_same_empty_work_directory_as_home_and_tmpdir(pool):
     """Same path every job (a program printing its directory is repeatable), never the files of
-    the job before."""
+    the job before; temporary files go to the private /tmp, as on a host (BigCodeBench tasks
+    split tempfile paths and expect no more than /tmp/tmpXXXX)."""
     need(pool, "private_tmp")
     program = (
-        "import os, tempfile\ndef f():\n    seen = sorted(os.listdir('.'))\n"
-        "    open('left-behind.txt', 'w').write('x')\n"
+        "import os, tempfile\ndef f():\n    seen = sorted(os.listdir('.')), sorted(os.listdir('/tmp'))\n"
+        "    open('left-behind.txt', 'w').write('x')\n    tempfile.mkstemp()\n"
         "    return [os.getcwd(), os.environ['HOME'], os.environ['TMPDIR'], tempfile.gettempdir(), seen]"
     )
     a, b = (run_one(pool, program, [CallTest("t", "f", ())], return_outputs=True).outputs[0] for _ in range(2))
     assert a == b
-    assert len(set(a[:4])) == 1 and a[4] == []
+    assert a[0] == a[1] and a[2] == a[3] == "/tmp"
+    assert a[4][0] == [] and not [n for n in a[4][1] if n.startswith("tmp")]  # nothing of the job before
 
 
 FILL = (
@@ -984,12 +986,47 @@ def test_network_connect_fails():
         port = server.getsockname()[1]
         need(fresh, "network_disabled")
         res = run_hostile(fresh, CONNECT, [CallTest("net", "f", (port,), expected="connected")], return_outputs=True)
-        assert res.outputs[0].startswith("OSError"), res.outputs
+        # the job's 127.0.0.1 is its own namespace's loopback, where nobody listens on that port
+        assert res.outputs[0].startswith("ConnectionRefusedError"), res.outputs
         with pytest.raises(BlockingIOError):
             server.accept()  # nobody got through
         # control: the same program connects when the job is given the network
         res = execute(CONNECT, [CallTest("net", "f", (port,), expected="connected")], replace(FAST, network=True))
         assert statuses(res) == ["pass"]
+
+
+LOCAL_SERVER = '''
+import socket, threading
+def f():
+    server = socket.socket()
+    server.bind(("localhost", 0))
+    server.listen(1)
+    def echo():
+        conn, _ = server.accept()
+        conn.sendall(conn.recv(16).upper())
+        conn.close()
+    threading.Thread(target=echo).start()
+    with socket.create_connection(server.getsockname(), timeout=2) as c:
+        c.sendall(b"ping")
+        got = c.recv(16)
+    outside = socket.socket()
+    outside.settimeout(0.5)
+    try:
+        outside.connect(("10.255.255.1", 80))
+        reached = "connected"
+    except OSError as e:
+        reached = type(e).__name__
+    return got.decode(), reached
+'''
+
+
+def test_jobs_have_a_private_loopback_and_nothing_beyond(pool):
+    """A program may serve on localhost and connect to itself (BigCodeBench's echo-server tasks);
+    any other address stays unreachable."""
+    need(pool, "network_disabled", "loopback")
+    res = run_one(pool, LOCAL_SERVER, [CallTest("lo", "f", ())], return_outputs=True)
+    assert res.outputs[0] == ("PING", "OSError"), (res.outputs, res.verdicts)
+    assert_no_leftovers(pool)
 
 
 SECRET = f"EXPECTED-{uuid.uuid4().hex}"

@@ -30,8 +30,9 @@ was actually in force, with notes on what was not):
   process it started dies with it, `setsid` daemons included; it cannot signal anything outside,
   and /proc (mounted with `hidepid=2`) shows it only its own processes. Without namespaces, a
   child subreaper kills leftovers instead.
-- network: the zygote lives in a new network namespace with no interfaces; jobs cannot connect
-  anywhere, loopback included (`Limits(network=True)` keeps the host network).
+- network: the zygote lives in a new network namespace whose only interface is its own loopback;
+  jobs can serve and connect on localhost among themselves (BigCodeBench has such tasks) but
+  reach nothing else, the host's loopback included (`Limits(network=True)` keeps the host network).
 - files: jobs run as an unprivileged uid of their own (one per live zygote, so pools never share
   one) in a fresh working directory (also HOME and TMPDIR) that is removed afterwards; with a
   private /tmp it has the same path for every job, so a program that prints it is repeatable. /tmp, /var/tmp and /dev/shm are private to the slot

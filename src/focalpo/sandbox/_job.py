@@ -209,7 +209,7 @@ def confine(spec: dict, result_fd: int, out_fd: int, err_fd: int) -> None:
         os.setuid(uid)
     _set_parent_death_signal()
     if "env" in spec:  # otherwise the zygote already holds the job environment (prepare_zygote)
-        _enter_environment(spec["env"], spec["workdir"])
+        _enter_environment(spec["env"])
     random.seed(0)  # same inputs, same verdicts: programs that use `random` unseeded are repeatable
     module = spec.get("module", PROGRAM_MODULE)
     if module != PROGRAM_MODULE:
@@ -233,7 +233,7 @@ def _prefer_oom_kill() -> None:
         os.close(fd)
 
 
-def prepare_zygote(env: dict[str, str] | None, workdir: str | None) -> None:
+def prepare_zygote(env: dict[str, str] | None) -> None:
     """Job set-up that is the same for every job, done once in the zygote before any fork.
 
     Whatever a job does itself costs it copy-on-write page faults on the zygote's memory (about
@@ -250,8 +250,8 @@ def prepare_zygote(env: dict[str, str] | None, workdir: str | None) -> None:
     sys.argv = [PROGRAM_MODULE + ".py"]
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace")
-    if env is not None and workdir is not None:
-        _enter_environment(env, workdir)
+    if env is not None:
+        _enter_environment(env)
 
 
 def seed_numpy() -> None:
@@ -261,12 +261,12 @@ def seed_numpy() -> None:
         np_random.seed(0)
 
 
-def _enter_environment(env: dict[str, str], workdir: str) -> None:
+def _enter_environment(env: dict[str, str]) -> None:
     import tempfile
 
     os.environ.clear()
     os.environ.update(env)
-    tempfile.tempdir = workdir
+    tempfile.tempdir = env["TMPDIR"]
 
 try:  # resolved once in the zygote, not per job
     import ctypes

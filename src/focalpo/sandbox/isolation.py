@@ -2,7 +2,7 @@
 
 Everything here degrades gracefully: each feature is tried, and what could not be set up is
 reported (`IsolationReport`) instead of failing. As root on Linux the zygote gets its own mount and
-network namespace (no interfaces, so no network), a private /tmp, /var/tmp and /dev/shm of bounded
+network namespace (only its own loopback up, so no network beyond localhost), a private /tmp, /var/tmp and /dev/shm of bounded
 size (tmpfs, emptied after every job), and each job a fresh PID namespace (the job is its PID 1:
 when it dies the kernel kills everything it started, `setsid` daemons included) and an
 unprivileged uid of its own slot.
@@ -66,7 +66,8 @@ class IsolationReport:
     """What the sandbox could and could not isolate on this machine (shown in ExecResult.isolation)."""
 
     pid_namespace: bool = False  # each job in its own PID namespace: nothing survives it
-    network_disabled: bool = False  # jobs see no network interface
+    network_disabled: bool = False  # jobs reach no network (but their namespace's own loopback)
+    loopback: bool = False  # jobs have a private localhost of their own network namespace
     private_tmp: bool = False  # /tmp, /var/tmp, /dev/shm are private to the slot, bounded, wiped after each job
     job_uid: int | None = None  # jobs run as this unprivileged uid (None: as the caller)
     processes_hidden: bool = False  # jobs see only their own processes in /proc
@@ -95,6 +96,8 @@ def setup_zygote(slot: int, network: bool, scratch: int, keep: list[str] = ()) -
     except OSError as e:
         rep.notes.append(f"mount/network namespace unavailable ({e}); network is NOT disabled")
         flags = 0
+    if flags & CLONE_NEWNET:
+        _loopback_up(rep)
     if flags & CLONE_NEWNS:
         _private_tmp(rep, scratch, [*keep, *import_locations()])
     # One uid per live zygote (its PID is unique while it lives): jobs of different pools, in this
@@ -112,6 +115,25 @@ def setup_zygote(slot: int, network: bool, scratch: int, keep: list[str] = ()) -
             os.close(pid_ns_fd)
         pid_ns_fd = None
     return rep, pid_ns_fd
+
+
+def _loopback_up(rep: IsolationReport) -> None:
+    """Bring up the new network namespace's own loopback: programs may serve and connect on
+    localhost among themselves (BigCodeBench has such tasks), while nothing outside the namespace,
+    the host's loopback included, is reachable."""
+    import fcntl
+    import socket
+    import struct
+
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            ifreq = struct.pack("16sH22x", b"lo", 0)  # struct ifreq: name, then ifr_flags
+            flags = struct.unpack("16sH22x", fcntl.ioctl(s, SIOCGIFFLAGS, ifreq))[1]
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+        rep.loopback = True
+    except OSError as e:
+        rep.notes.append(f"no loopback in the sandbox's network namespace ({e}): localhost is unreachable")
 
 
 SCRATCH_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # private per slot, writable, wiped after each job

@@ -46,11 +46,13 @@ def _preload(modules: list[str], notes: list[str]) -> None:
             notes.append(f"preload {name}: {type(e).__name__}")
 
 
-def _job_env(workdir: str) -> dict[str, str]:
+def _job_env(workdir: str, tmpdir: str) -> dict[str, str]:
     return {
-        "PATH": JOB_PATH,
+        # The interpreter's own directory first: `python` and a venv's console scripts are the
+        # environment's, as in the shell that runs the pool (a program may run `python x.py`).
+        "PATH": os.pathsep.join(dict.fromkeys([os.path.dirname(sys.executable), *JOB_PATH.split(os.pathsep)])),
         "HOME": workdir,
-        "TMPDIR": workdir,
+        "TMPDIR": tmpdir,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "USER": "sandbox",
@@ -73,7 +75,7 @@ def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int],
         workdir = _fresh_dir(fixed_workdir)
     else:
         workdir = tempfile.mkdtemp(prefix="job-")
-        env = _job_env(workdir)
+        env = _job_env(workdir, workdir)
     if report.private_tmp:
         size_scratch(scratch)  # this job's Limits.scratch (a remount only if it changed)
     if report.job_uid is not None:
@@ -173,7 +175,9 @@ def main(argv: list[str]) -> None:
     _adopt_sys_path(config.get("sys_path", []), report.private_tmp)
     _preload(config.get("preload", []), report.notes)
     fixed_workdir = os.path.join(JOBS_ROOT, "job") if report.private_tmp else None
-    _job.prepare_zygote(_job_env(fixed_workdir) if fixed_workdir else None, fixed_workdir)
+    # Under a private /tmp (emptied after every job) temporary files go there, as on a host:
+    # tempfile.mkdtemp() gives "/tmp/tmpXXXX", not a path inside the work directory.
+    _job.prepare_zygote(_job_env(fixed_workdir, "/tmp") if fixed_workdir else None)
     _settle()
     send_msg(sock, ("hello", report.as_dict()))
     while _serve(sock, report, pid_ns_fd, fixed_workdir):
