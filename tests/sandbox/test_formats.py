@@ -346,6 +346,50 @@ def test_unittest_failure_message_names_the_assertion(pool):
     assert res.verdicts[0].message.startswith("AssertionError"), res.verdicts[0].message
 
 
+SHARED_MODULE = '''
+import unittest
+import shutil
+from string import punctuation
+LIMIT = 3
+
+class Point:  # the test's own class, compared by its own __eq__
+    def __init__(self, x):
+        self.x = x
+    def __eq__(self, other):
+        return isinstance(other, Point) and other.x == self.x
+
+class TestCases(unittest.TestCase):
+    def test_uses_test_imports(self):
+        self.assertEqual(task_func("a!b"), ["a", "b"])
+    def test_test_class_still_judges(self):
+        self.assertEqual(Point(1), Point(1))
+        self.assertNotEqual(Point(1), Point(2))
+'''
+
+# uses `os` (predefined, as in BigCodeBench's module), `punctuation` and LIMIT (the tests' names)
+SHARED_PROGRAM = (
+    "def task_func(text):\n"
+    "    assert os.sep == '/' and sys.maxsize and environ is os.environ\n"
+    "    parts = [text]\n"
+    "    for p in punctuation:\n"
+    "        parts = [q for part in parts for q in part.split(p)]\n"
+    "    return parts[:LIMIT]\n"
+)
+
+
+def test_unittest_in_the_programs_namespace_as_bigcodebench_runs_it(pool):
+    """namespace="program": the program sees what the test module imports and binds, and sys,
+    os and environ, as in BigCodeBench's one-module harness; the test's own classes still judge."""
+    names = ["test_uses_test_imports", "test_test_class_still_judges"]
+    shared = [UnittestTest(n, SHARED_MODULE, f"TestCases.{n}", namespace="program") for n in names]
+    assert statuses(run_one(pool, SHARED_PROGRAM, shared)) == ["pass", "pass"]
+    own = [UnittestTest(n, SHARED_MODULE, f"TestCases.{n}") for n in names]
+    res = run_one(pool, SHARED_PROGRAM, own)
+    assert statuses(res) == ["exception", "pass"] and res.verdicts[0].message.startswith("NameError")
+    with pytest.raises(ValueError, match="namespace"):
+        UnittestTest("t", SHARED_MODULE, "TestCases.x", namespace="global")
+
+
 def test_unittest_set_up_class_runs(pool):
     module = (
         "import unittest\nclass T(unittest.TestCase):\n"

@@ -3,7 +3,10 @@
 The `test` field is a `unittest` module. Test classes are the module's classes deriving from
 `unittest.TestCase` / `TestCase` (or from another test class of the module, whose test methods they
 inherit, as unittest's loader does); their methods named `test*` become
-`UnittestTest(name="TestCases.test_x", module=test, method="TestCases.test_x")`, in source order.
+`UnittestTest(name="TestCases.test_x", module=test, method="TestCases.test_x", namespace="program")`,
+in source order: as in BigCodeBench's harness, program and test code share one module namespace
+that starts with `sys`, `os` and `environ`, so a reference solution may use what only its tests
+import.
 
 The reference program is `complete_prompt + canonical_solution` (the BigCodeBench harness joins
 them with an extra "\\n", which only adds a blank line); `prompt` is the complete prompt or the
@@ -42,7 +45,8 @@ def _problem(row: Row, prompt_kind: str) -> Problem:
         prompt=complete_prompt if prompt_kind == "complete" else instruct_prompt,
         entry_point=row.text("entry_point"),
         canonical_solution=row.text("canonical_solution"),
-        tests={SPLIT: [UnittestTest(name=m, module=test, method=m) for m in methods]},
+        # One namespace for program and tests, as the harness runs them (UnittestTest.namespace).
+        tests={SPLIT: [UnittestTest(name=m, module=test, method=m, namespace="program") for m in methods]},
         instruct_prompt=instruct_prompt,
         meta={
             "libs": _libs(row),

@@ -49,6 +49,7 @@ _setitimer = signal.setitimer
 _exit = os._exit
 
 TEST_MODULE = "test_module"  # __name__ of a unittest test module
+_UNSET = object()
 TEST_FILES = frozenset({"test.py", "test_setup.py", TEST_MODULE + ".py"})  # file names of test code
 TRACEBACK_FRAMES = 8  # frames of a failure's traceback sent to the parent (the last ones)
 TRACEBACK_CHARS = 2000
@@ -354,6 +355,8 @@ class _Runner:
             code, msg, dt, self.failure = _timed(lambda: _compile(program, filename), 10.0)
             return code, msg, dt
         sys.modules[self.module.__name__] = self.module
+        if any(side[0] == "unittest" and side[3] == "program" for _, side, _ in self.spec["tests"]):
+            self.ns.update(sys=sys, os=os, environ=os.environ)  # BigCodeBench's module starts with these
         code, msg, dt, self.failure = _timed(_load, self.spec["load_time"])
         return code, msg, dt
 
@@ -565,10 +568,10 @@ class _Runner:
         return b"".join(chunks).decode("utf-8", errors="replace"), size > self.output_limit
 
     def _unittest(self, test, seconds):
-        _, module, method = test
+        _, module, method, namespace = test
 
         def run():
-            mod = self._test_module(module)
+            mod = self._test_module(module, namespace)
             cls_name, _, meth = method.rpartition(".")
             result = _FirstProblem()
             # Through a TestSuite, so setUpModule/setUpClass (and their tear-downs) run too.
@@ -600,9 +603,10 @@ class _Runner:
             return "exception", f"test method {method} did not run", dt, None
         return "ok", "", dt, None
 
-    def _test_module(self, source: str) -> types.ModuleType:
+    def _test_module(self, source: str, namespace: str = "own") -> types.ModuleType:
         """The test module, run once per job in a namespace that starts as a copy of the program's;
-        registered in sys.modules so that unittest finds its setUpModule."""
+        registered in sys.modules so that unittest finds its setUpModule. With `namespace="program"`
+        (UnittestTest) what it binds becomes the program's too, as if both were one module."""
         mod = self.modules.get(source)
         if mod is None:
             mod = types.ModuleType(TEST_MODULE)
@@ -612,9 +616,24 @@ class _Runner:
             sys.modules[TEST_MODULE] = mod
             guards.trust_test_module(mod)
             exec(_compile(source, TEST_MODULE + ".py"), mod.__dict__)
+            if namespace == "program":
+                self._share(mod)
             self.modules[source] = mod
             watch_guards()  # what the test module itself set (`TestCase.maxDiff = None`) is no tampering
         return mod
+
+
+    def _share(self, mod: types.ModuleType) -> None:
+        """Bind in the program's namespace what the test module bound (its imports, constants,
+        helpers), test code coming after the program's as in one module. Not its dunders, the
+        assertion helpers, nor the classes it defines: those stay the test's alone, which is what
+        keeps them trusted (`guards._library_class`)."""
+        for name, value in mod.__dict__.items():
+            if name.startswith("__") or name in guards.HELPERS or self.ns.get(name, _UNSET) is value:
+                continue
+            if issubclass(type(value), type) and getattr(value, "__module__", None) == TEST_MODULE:
+                continue
+            self.ns[name] = value
 
 
 class _FirstProblem(unittest.TestResult):

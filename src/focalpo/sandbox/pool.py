@@ -145,7 +145,7 @@ def _job_side(test: TestCase) -> tuple:
     if isinstance(test, StdioTest):
         return ("stdio", test.stdin)
     if isinstance(test, UnittestTest):
-        return ("unittest", rewrite_unittest(test.module), test.method)
+        return ("unittest", rewrite_unittest(test.module), test.method, test.namespace)
     raise TypeError(f"not a test case: {type(test).__name__}")
 
 

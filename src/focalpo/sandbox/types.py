@@ -101,13 +101,24 @@ class StdioTest:
 
 @dataclass(frozen=True)
 class UnittestTest:
-    """One test method (`method` = "TestCases.test_x") of the unittest module `module`."""
+    """One test method (`method` = "TestCases.test_x") of the unittest module `module`.
+
+    `namespace="own"`: the test module starts as a copy of the program's namespace and keeps its
+    own names. `namespace="program"`: program and test code share one namespace, as BigCodeBench's
+    harness runs `exec(code + "\\n" + test_code)` in one module that starts with `sys`, `os` and
+    `environ`: the program may use what only the test module imports or defines.
+    """
 
     kind: ClassVar[str] = "unittest"
     name: str
     module: str
     method: str
     time_limit: float | None = None
+    namespace: str = "own"
+
+    def __post_init__(self) -> None:
+        if self.namespace not in ("own", "program"):
+            raise ValueError(f"UnittestTest.namespace must be 'own' or 'program', got {self.namespace!r}")
 
 
 TestCase = Union[CallTest, AssertTest, StdioTest, UnittestTest]
