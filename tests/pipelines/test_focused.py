@@ -318,3 +318,32 @@ def test_pipeline_pairs_weigh_with_the_focused_scheme(tmp_path, pair_format):
     doubled = [t for t, x in zip(ex["chosen_input_ids"], w) if x == 2.0]
     assert "return a + b" in tokenizer.decode(doubled)
     assert "def add" not in tokenizer.decode(doubled)
+
+
+def test_a_module_the_jobs_cannot_see_stops_the_pipeline(tmp_path, monkeypatch):
+    """A program importing a module that this process imports but sandbox jobs cannot see (a
+    mode-700 directory on sys.path): an environment fault stops the run, instead of a pass matrix
+    of failures; the problems already executed keep their records."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    from focalpo.sandbox import EnvironmentFault, ExecPool
+
+    with ExecPool(workers=1) as pool:
+        if not pool.isolation["job_uid"]:
+            pytest.skip("jobs run as this user here: they see what it sees")
+    hidden = Path(tempfile.mkdtemp(prefix="focalpo-hidden-"))
+    name = f"parentonly_{uuid.uuid4().hex[:8]}"
+    (hidden / f"{name}.py").write_text("def neg(x):\n    return -x\n")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(hidden)])
+    completions = scripted_completions()
+    neg_program, _ = prompts_of(NEG)
+    completions[neg_program] = [fenced(f"from {name} import neg")] * 2
+    cfg = config(tmp_path, batch_problems=1, backend_options={"completions": completions})
+    try:
+        with pytest.raises(EnvironmentFault, match=name):
+            run_focused(cfg, problems=[ADD, NEG])
+    finally:
+        subprocess.run(["rm", "-rf", str(hidden)], check=False)
+    assert [json.loads(line)["task_id"] for line in open(tmp_path / "run" / "records.jsonl")] == ["toy/add"]
