@@ -349,6 +349,7 @@ def test_unittest_failure_message_names_the_assertion(pool):
 SHARED_MODULE = '''
 import unittest
 import shutil
+from unittest.mock import patch
 from string import punctuation
 LIMIT = 3
 
@@ -364,6 +365,12 @@ class TestCases(unittest.TestCase):
     def test_test_class_still_judges(self):
         self.assertEqual(Point(1), Point(1))
         self.assertNotEqual(Point(1), Point(2))
+    @patch(__name__ + ".randint", return_value=7)
+    def test_patches_the_programs_global(self, mocked):
+        self.assertEqual(roll(), 7)
+        mocked.assert_called_once()
+    def test_the_patch_is_undone(self):
+        self.assertIn(roll(), (0, 1))
 '''
 
 # uses `os` (predefined, as in BigCodeBench's module), `punctuation` and LIMIT (the tests' names)
@@ -374,18 +381,22 @@ SHARED_PROGRAM = (
     "    for p in punctuation:\n"
     "        parts = [q for part in parts for q in part.split(p)]\n"
     "    return parts[:LIMIT]\n"
+    "from random import randint\n"
+    "def roll():\n"
+    "    return randint(0, 1)\n"
 )
 
 
 def test_unittest_in_the_programs_namespace_as_bigcodebench_runs_it(pool):
     """namespace="program": the program sees what the test module imports and binds, and sys,
-    os and environ, as in BigCodeBench's one-module harness; the test's own classes still judge."""
-    names = ["test_uses_test_imports", "test_test_class_still_judges"]
+    os and environ, and `patch(__name__ + ".name")` patches the program's global, as in
+    BigCodeBench's one-module harness; the test's own classes still judge."""
+    names = ["test_uses_test_imports", "test_test_class_still_judges", "test_patches_the_programs_global", "test_the_patch_is_undone"]
     shared = [UnittestTest(n, SHARED_MODULE, f"TestCases.{n}", namespace="program") for n in names]
-    assert statuses(run_one(pool, SHARED_PROGRAM, shared)) == ["pass", "pass"]
+    assert statuses(run_one(pool, SHARED_PROGRAM, shared)) == ["pass"] * 4
     own = [UnittestTest(n, SHARED_MODULE, f"TestCases.{n}") for n in names]
     res = run_one(pool, SHARED_PROGRAM, own)
-    assert statuses(res) == ["exception", "pass"] and res.verdicts[0].message.startswith("NameError")
+    assert statuses(res) == ["exception", "pass", "wrong_answer", "pass"] and res.verdicts[0].message.startswith("NameError")
     with pytest.raises(ValueError, match="namespace"):
         UnittestTest("t", SHARED_MODULE, "TestCases.x", namespace="global")
 

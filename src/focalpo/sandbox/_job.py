@@ -609,7 +609,7 @@ class _Runner:
         (UnittestTest) what it binds becomes the program's too, as if both were one module."""
         mod = self.modules.get(source)
         if mod is None:
-            mod = types.ModuleType(TEST_MODULE)
+            mod = _shared_module(self.ns) if namespace == "program" else types.ModuleType(TEST_MODULE)
             mod.__dict__.update({k: v for k, v in self.ns.items() if k not in ("__name__", "__spec__")})
             mod.__dict__.update(guards.HELPERS)  # for the guarded arguments of its assertion calls
             mod.__dict__["__builtins__"] = builtins  # as in _assert
@@ -627,13 +627,33 @@ class _Runner:
         """Bind in the program's namespace what the test module bound (its imports, constants,
         helpers), test code coming after the program's as in one module. Not its dunders, the
         assertion helpers, nor the classes it defines: those stay the test's alone, which is what
-        keeps them trusted (`guards._library_class`)."""
+        keeps them trusted (`guards._library_class`). Later rebinding goes through
+        `_shared_module`."""
         for name, value in mod.__dict__.items():
             if name.startswith("__") or name in guards.HELPERS or self.ns.get(name, _UNSET) is value:
                 continue
             if issubclass(type(value), type) and getattr(value, "__module__", None) == TEST_MODULE:
                 continue
             self.ns[name] = value
+
+
+def _shared_module(program_ns: dict) -> types.ModuleType:
+    """A test module whose attribute assignments also rebind the program's globals, as in one
+    module: `patch(__name__ + ".randint")` in a BigCodeBench test sets (and afterwards restores)
+    the `randint` that the program's functions call."""
+
+    class SharedTestModule(types.ModuleType):
+        def __setattr__(self, name, value):
+            super().__setattr__(name, value)
+            if not name.startswith("__"):
+                program_ns[name] = value
+
+        def __delattr__(self, name):
+            super().__delattr__(name)
+            if not name.startswith("__"):
+                program_ns.pop(name, None)
+
+    return SharedTestModule(TEST_MODULE)
 
 
 class _FirstProblem(unittest.TestResult):

@@ -115,10 +115,11 @@ def _library_class(t) -> bool:
         if type(name) is not str or type(qualname) is not str or (name, qualname) in _IMPERSONATORS:
             return False
         module = _modules.get(name)
-        if type(module) is not _Module:
+        test_module = any(m is module for m in _TEST_MODULES)  # maybe a ModuleType subclass: _job._shared_module
+        if type(module) is not _Module and not test_module:
             return False
         namespace = _module_dict(module)
-        if any(m is module for m in _TEST_MODULES):
+        if test_module:
             top = qualname.partition(".")[0]
             if _PROGRAM_NAMESPACE.get(top, _MISSING) is namespace.get(top):
                 return False  # a test module starts as a copy of the program's namespace
