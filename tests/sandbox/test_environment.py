@@ -196,3 +196,20 @@ def test_not_found_modules_reads_top_level_names_from_load_errors_and_verdicts()
     loaded = ExecResult([Verdict("a", Status.EXCEPTION, "program failed to load: ModuleNotFoundError: No module named 'scipy'")],
                         load_error="ModuleNotFoundError: No module named 'scipy'")  # fmt: skip
     assert not_found_modules(loaded) == ["scipy"]
+
+
+def test_a_private_working_directory_on_sys_path_does_not_hide_the_interpreter(monkeypatch):
+    """`python -c` or a notebook started in the user's home (/root, mode 700, holding pyenv's
+    interpreter): "" on sys.path makes that directory an import location jobs cannot read. It is
+    covered like any such ancestor, and the interpreter's own directories inside it stay visible."""
+    private = next((a for a in Path(os.path.realpath(sys.base_prefix)).parents
+                    if a != Path("/") and not a.stat().st_mode & 0o001), None)  # fmt: skip
+    if private is None:
+        pytest.skip("the interpreter does not live under a directory closed to other users here")
+    monkeypatch.chdir(private)
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    with ExecPool(workers=1, limits=FAST) as pool:
+        _need_private_tmp(pool)
+        res = run_one(pool, "import json, decimal\ndef f(): return json.dumps([1])", [CallTest("t", "f", (), expected="[1]")])
+        assert statuses(res) == ["pass"], res.load_error or res.verdicts
+        assert f"import location {private} is not open to other users: jobs cannot read it" in pool.isolation["notes"]

@@ -194,11 +194,12 @@ def jobs_see(path: str) -> bool:
 
 
 def _masks_for(paths: list[str]) -> list[str]:
-    """Ancestors that an unprivileged job could not traverse (e.g. /root, mode 700)."""
+    """The outermost directories on the way to `paths` (the paths included) that an unprivileged
+    job could not traverse (e.g. /root, mode 700, where pyenv lives)."""
     masks = set()
     for p in paths:
         parts = p.strip("/").split("/")
-        for i in range(1, len(parts)):
+        for i in range(1, len(parts) + 1):
             anc = "/" + "/".join(parts[:i])
             if not os.stat(anc).st_mode & 0o001:
                 masks.add(anc)
@@ -221,8 +222,14 @@ def _private_tmp(rep: IsolationReport, scratch: int, keep: list[str]) -> None:
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
         for p in sorted(set(keep) & set(SCRATCH_DIRS)):  # the jobs' own scratch dir cannot also be the host's
             rep.notes.append(f"import location {p} is hidden from jobs (it is their private scratch dir)")
-        keep = outermost([p for p in keep if p not in SCRATCH_DIRS and p != "/"])
-        masks = _masks_for([p for p in keep if not in_scratch(p)]) + [d for d in SCRATCH_DIRS if os.path.isdir(d)]
+        keep = sorted({p for p in keep if p not in SCRATCH_DIRS and p != "/"})
+        masks = _masks_for([p for p in keep if not in_scratch(p)])
+        # A location no other user may enter (the caller's home as its working directory) gives
+        # jobs nothing: it is covered, and only the locations inside it are bound back.
+        for p in sorted(set(keep) & set(masks)):
+            rep.notes.append(f"import location {p} is not open to other users: jobs cannot read it")
+        keep = outermost([p for p in keep if p not in masks])
+        masks += [d for d in SCRATCH_DIRS if os.path.isdir(d)]
         covered = [p for p in keep if any(p.startswith(m + "/") for m in masks)]
         handles = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in covered]
         for m in masks:
