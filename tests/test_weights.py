@@ -12,6 +12,7 @@ import inspect
 import random
 import re
 import types
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -28,6 +29,7 @@ from focalpo.weights import (
     weighted_token_fraction,
 )
 from focalpo.weights import build as build_module
+from focalpo.weights.schemes import line_spans_claim
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
@@ -178,7 +180,8 @@ def _naive_token_weights(offsets, w: CharWeights, end: int) -> list[float]:
         if s == e:
             s = e = prev_end
         prev_end = e
-        if any(s < b and a < max(e, s + 1) for a, b in w.focal):
+        claims = (lambda a, b: a <= s < b) if w.focal_by == "start" else (lambda a, b: s < b and a < max(e, s + 1))
+        if any(claims(a, b) for a, b in w.focal):
             out.append(w.focal_weight)
         elif s >= end:
             out.append(w.end)
@@ -194,8 +197,9 @@ def _naive_token_weights(offsets, w: CharWeights, end: int) -> list[float]:
     spans=st.lists(st.tuples(st.integers(0, 30), st.integers(1, 5)), max_size=4),
     step=st.integers(0, 30),
     end=st.integers(0, 32),
+    focal_by=st.sampled_from(["overlap", "start"]),
 )
-def test_token_rule_matches_naive_loop(cuts, zero, spans, step, end):
+def test_token_rule_matches_naive_loop(cuts, zero, spans, step, end, focal_by):
     bounds = sorted(set(cuts))
     offsets = list(zip([0] + bounds, bounds))
     offsets = [(0, 0) if i in zero else o for i, o in enumerate(offsets)]
@@ -204,13 +208,17 @@ def test_token_rule_matches_naive_loop(cuts, zero, spans, step, end):
         if a >= prev:
             focal.append((a, a + n))
             prev = a + n
-    w = CharWeights(focal=tuple(focal), focal_weight=2.0, background=((0, 1.0), (step, 0.5)) if step else ((0, 1.0),), end=0.0)
+    background = ((0, 1.0), (step, 0.5)) if step else ((0, 1.0),)
+    w = CharWeights(focal=tuple(focal), focal_weight=2.0, background=background, end=0.0, focal_by=focal_by)
     assert token_weights(offsets, w, end) == _naive_token_weights(offsets, w, end)
 
 
 def test_token_rule_unsorted_offsets_reset():
     w = CharWeights(focal=((0, 2),), background=((0, 0.0),), end=0.0)
     assert token_weights([(4, 5), (0, 1), (1, 3)], w, end=5) == [0.0, 1.0, 1.0]
+    by_start = CharWeights(focal=((1, 4),), background=((0, 0.0),), end=0.0, focal_by="start")
+    assert token_weights([(4, 5), (0, 2), (2, 3)], by_start, end=5) == [0.0, 0.0, 1.0]  # (0, 2) starts before the span
+    assert token_weights([(0, 2), (2, 3), (4, 5)], by_start, end=5) == [0.0, 1.0, 0.0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,12 +245,41 @@ def test_target_weights_exactly_the_d_minus_tokens(tokenizer):
     decoded = _decode_weighted(tokenizer, ex["rejected_input_ids"], ex["rejected_weights"])
     assert decoded.split() == "if x > 0: return total / len(xs)".split()
     assert ex["rejected_weights"][-1] == 0.0  # EOS belongs to the suffix, outside D-
-    # w = 0 exactly on tokens that do not overlap a D- span
+    # w = 0 exactly on tokens that do not start in a D- span
     enc = tokenizer(pair.prompt + pair.rejected + "</s>", return_offsets_mapping=True)
     n = len(ex["prompt_input_ids"])
     offsets = [(s - len(pair.prompt), e - len(pair.prompt)) for s, e in enc["offset_mapping"][n:]]
-    inside = [any(s < b and a < e for a, b in pair.rejected_spans) for s, e in offsets]
+    inside = [any(a <= s < b for a, b in pair.rejected_spans) for s, e in offsets]  # whole lines: tokens starting in them
     assert [w == 1.0 for w in ex["rejected_weights"]] == inside
+
+
+def _official_token_mask(tokenizer, prompt: str, completion: str, changed: list[int], n_prompt: int, n: int) -> list[float]:
+    """The official Target-DPO line -> token ranges (scripts/diff_lib.py, get_precise_line_positions):
+    line k starts at len(encode(text before it)), lines split with keepends; here on prompt +
+    completion, as TRL tokenizes the pair. Independent of focalpo's offsets and spans."""
+    lines = completion.splitlines(keepends=True)  # the EOS string is stripped first, as there
+    bounds = [len(tokenizer.encode(prompt + "".join(lines[:k]))) - n_prompt for k in range(len(lines) + 1)]
+    return [1.0 if any(bounds[k] <= t < bounds[k + 1] for k in changed) else 0.0 for t in range(n)]
+
+
+@pytest.mark.parametrize("lines", ["whole", "content"])
+def test_whole_line_spans_weigh_the_tokens_the_official_code_marks(tokenizer, lines):
+    """With a BPE tokenizer a newline and the next line's indentation are one token ("\\n        ").
+    Whole-line D- spans claim the tokens that start in them, as the official code's prefix
+    encodes count them: exactly its mask. (Claiming every overlapping token would also take the
+    token that ends the line before each changed one.) Content-only spans, overlap rule: the same
+    tokens here."""
+    pair = localize_pair("Write average_positive.\n", CHOSEN, REJECTED, lines=lines)
+    assert line_spans_claim(pair) == ("start" if lines == "whole" else "overlap")
+    ex = _one(tokenizer, pair, "target")
+    rejected_lines = pair.rejected.splitlines(keepends=True)
+    changed = [k for k, line in enumerate(rejected_lines) if line.strip() in ("if x > 0:", "return total / len(xs)")]
+    n_prompt = len(ex["prompt_input_ids"])
+    official = _official_token_mask(tokenizer, pair.prompt, pair.rejected, changed, n_prompt, len(ex["rejected_input_ids"]))
+    assert ex["rejected_weights"] == official
+    if lines == "whole":  # the overlap rule on the same spans differs: one more token per changed line
+        overlap = replace(pair, meta={})
+        assert sum(_one(tokenizer, overlap, "target")["rejected_weights"]) == sum(official) + len(changed)
 
 
 def test_target_rpo_is_target_plus_nll(tokenizer):
@@ -426,3 +463,13 @@ def test_rng_is_per_pair():
     assert build_module.pair_rng(0, 5).random() != build_module.pair_rng(1, 5).random()
     assert isinstance(build_module.pair_rng(0, 0), random.Random)
     assert re.fullmatch(r"[0-9a-f]{64}", build_module.pairs_fingerprint(_pairs()))
+
+
+def test_the_cache_key_tells_whole_line_spans_from_the_same_spans_claimed_by_overlap():
+    """Unindented changed lines: whole-line and content spans are the same characters, but whole
+    lines claim the tokens that start in them, so the two must not share cached weights."""
+    whole = localize_pair("p\n", "a = 1\nb = 2\n", "a = 1\nb = 3\n")
+    content = localize_pair("p\n", "a = 1\nb = 2\n", "a = 1\nb = 3\n", lines="content")
+    assert whole.rejected_spans == content.rejected_spans
+    assert build_module.pairs_fingerprint([whole]) != build_module.pairs_fingerprint([content])
+    assert build_module.pairs_fingerprint([whole]) == build_module.pairs_fingerprint([replace(whole, meta={**whole.meta, "id": 3})])

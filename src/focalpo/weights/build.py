@@ -32,7 +32,7 @@ from typing import Any
 
 from focalpo.atomic import atomic_write_bytes
 from focalpo.pairs import PreferencePair
-from focalpo.weights.schemes import resolve_options
+from focalpo.weights.schemes import line_spans_claim, resolve_options
 from focalpo.weights.tokens import TokenizedPair, token_weights, tokenize_pairs
 
 CACHE_FORMAT = 1
@@ -200,11 +200,13 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def pairs_fingerprint(pairs: Sequence[PreferencePair]) -> str:
-    """sha256 of the pairs in order (texts and regions; `meta` does not count)."""
+    """sha256 of the pairs in order (texts, regions, and which tokens their lines claim; the rest of
+    `meta` does not count)."""
     h = hashlib.sha256()
     for p in pairs:
         record = p.to_json()
         record.pop("meta", None)
+        record["focal_by"] = line_spans_claim(p)
         h.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode())
         h.update(b"\n")
     return h.hexdigest()

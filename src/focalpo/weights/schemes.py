@@ -23,7 +23,11 @@ weights through the tokenizer's offset mapping. Registry `SCHEMES` (CLI names):
 
 Token rule: a token inside (overlapping) a focal span gets the focal weight; any other token gets
 the background weight at its first character; tokens past the end of the completion text (the
-appended EOS, a chat template's end-of-turn) get `end`, the weight of the suffix.
+appended EOS, a chat template's end-of-turn) get `end`, the weight of the suffix. Whole-line D+/D-
+spans (`focalpo localize --method lcs`, the default `lines="whole"`, not refined) claim the tokens
+that *start* in them instead (`CharWeights.focal_by="start"`): that is how the official Target-DPO
+code's line -> token ranges fall (prefix encodes), so a BPE token joining the previous line's
+newline to a changed line's indentation stays the previous line's.
 Random choices (diff-aug's n, hybrid's pick) come from a per-pair `random.Random` seeded with
 (seed, pair index), so a dataset's weights are deterministic.
 """
@@ -52,6 +56,7 @@ class CharWeights:
     focal_weight: float = 1.0
     background: tuple[tuple[int, float], ...] = ((0, 1.0),)
     end: float = 1.0
+    focal_by: str = "overlap"  # which tokens a focal span claims: those overlapping it, or those starting in it
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,16 @@ class PairWeights:
 ONES = CharWeights()
 
 
-def only_on(spans: Spans, weight: float = 1.0) -> CharWeights:
+def only_on(spans: Spans, weight: float = 1.0, focal_by: str = "overlap") -> CharWeights:
     """`weight` on `spans`, 0 elsewhere (EOS included)."""
-    return CharWeights(focal=tuple(spans), focal_weight=weight, background=((0, 0.0),), end=0.0)
+    return CharWeights(focal=tuple(spans), focal_weight=weight, background=((0, 0.0),), end=0.0, focal_by=focal_by)
+
+
+def line_spans_claim(pair: PreferencePair) -> str:
+    """`focal_by` for a pair's D+/D- spans: "start" for whole changed lines (module docstring)."""
+    options = pair.meta.get("localize") if isinstance(pair.meta, dict) else None
+    whole = isinstance(options, dict) and options.get("method") == "lcs" and options.get("lines") == "whole"
+    return "start" if whole and not options.get("refine") else "overlap"
 
 
 def _need(pair: PreferencePair, name: str) -> Any:
@@ -92,7 +104,7 @@ def rpo_weights(pair: PreferencePair, rng: random.Random) -> PairWeights:
 
 def target_weights(pair: PreferencePair, rng: random.Random) -> PairWeights:
     """Target-DPO (arXiv 2503.02783): chosen fully rewarded, rejected scored only on D-."""
-    return PairWeights(ONES, only_on(_need(pair, "rejected_spans")))
+    return PairWeights(ONES, only_on(_need(pair, "rejected_spans"), focal_by=line_spans_claim(pair)))
 
 
 def target_rpo_weights(pair: PreferencePair, rng: random.Random) -> PairWeights:
@@ -131,13 +143,15 @@ def focused_weights(
 
 def symmetric_weights(pair: PreferencePair, rng: random.Random) -> PairWeights:
     """Target-DPO ablation: only D+ on the chosen and only D- on the rejected."""
-    return PairWeights(only_on(_need(pair, "chosen_spans")), only_on(_need(pair, "rejected_spans")))
+    by = line_spans_claim(pair)
+    return PairWeights(only_on(_need(pair, "chosen_spans"), focal_by=by), only_on(_need(pair, "rejected_spans"), focal_by=by))
 
 
 def diff_aug_weights(pair: PreferencePair, rng: random.Random, *, context_lines: int | None = None) -> PairWeights:
     """Target-DPO ablation: D- widened by n lines on each side; n = `context_lines`, default 1 or 2 at random."""
     n = rng.randint(1, 2) if context_lines is None else int(context_lines)
-    return PairWeights(ONES, only_on(widen_by_lines(pair.rejected_text, _need(pair, "rejected_spans"), n)))
+    widened = widen_by_lines(pair.rejected_text, _need(pair, "rejected_spans"), n)
+    return PairWeights(ONES, only_on(widened, focal_by=line_spans_claim(pair)))
 
 
 def hybrid_weights(

@@ -171,7 +171,8 @@ def token_weights(
 
     `offsets` are positions in a text where the completion starts at `origin`; `weights` and `end`
     are in completion coordinates. A token [s, e) overlaps a span [a, b) when s < b and a < e (a
-    zero-width token at p: a <= p < b). A token starting at or after `end` gets `weights.end`;
+    zero-width token at p: a <= p < b); with `weights.focal_by == "start"` a span claims the
+    tokens with a <= s < b instead. A token starting at or after `end` gets `weights.end`;
     other tokens take the background step holding their first character (tokens reaching back
     into the prompt count from character 0). Offsets are non-decreasing in practice, so each
     region is a run of tokens found by bisection and filled by slice assignment (no per-token
@@ -189,8 +190,9 @@ def token_weights(
         out[lo:] = [steps[k][1]] * (len(out) - lo)
     lo = bisect_left(starts, end)
     out[lo:] = [weights.end] * (len(out) - lo)
+    by_start = weights.focal_by == "start"
     for a, b in weights.focal:
-        lo, hi = bisect_right(reach, a), bisect_left(starts, b)
+        lo, hi = bisect_left(starts, a) if by_start else bisect_right(reach, a), bisect_left(starts, b)
         out[lo:hi] = [weights.focal_weight] * max(hi - lo, 0)
     return out
 
@@ -204,7 +206,8 @@ def _place_zero_width(offsets: Sequence[tuple[int, int]], starts: list[int], rea
 
 
 def _token_weight(s: int, reach: int, weights: CharWeights, end: int) -> float:
-    if any(s < b and a < reach for a, b in weights.focal):
+    claims = (lambda a, b: a <= s < b) if weights.focal_by == "start" else (lambda a, b: s < b and a < reach)
+    if any(claims(a, b) for a, b in weights.focal):
         return weights.focal_weight
     if s >= end:
         return weights.end
