@@ -38,10 +38,13 @@ CHUNK_SECONDS = 0.25  # the least
 MAX_CHUNK_SECONDS = 1.0  # the most
 CHUNKS_PER_WORKER = 8  # in between: the run's reference seconds over this many chunks per worker
 BIGCODEBENCH = ("bigcodebench", "bigcodebench-complete", "bigcodebench-instruct")
+# The harnesses' caps of a sample's whole run (`sample_budget`), in seconds.
+EVALPLUS_SAMPLE_CAP = 60.0  # evalplus 0.3.1: EVALPLUS_TIMEOUT_PER_TASK
+BIGCODEBENCH_SAMPLE_CAP = 240.0  # BigCodeBench: BIGCODEBENCH_TIMEOUT_PER_TASK
 # Benchmarks whose tests have no per-test limit from a reference run get this many seconds.
 # BigCodeBench's harness has no per-test limit, only its whole-sample one (`sample_budget`):
 # a test may take all of it (BigCodeBench/1104 waits 60 s for a script by design).
-DEFAULT_TEST_TIME = {name: 240.0 for name in BIGCODEBENCH}
+DEFAULT_TEST_TIME = {name: BIGCODEBENCH_SAMPLE_CAP for name in BIGCODEBENCH}
 
 
 def sample_budget(benchmark: str, test_limits: Sequence[float], cap: float | None, details: bool) -> float | None:
@@ -60,10 +63,10 @@ def sample_budget(benchmark: str, test_limits: Sequence[float], cap: float | Non
     if cap == 0:
         return None
     if benchmark in BIGCODEBENCH:
-        return (240.0 if cap is None else cap) + 2.0
+        return _cap(benchmark, cap) + 2.0
     if benchmark == "livecodebench":
         return sum(t + 1.0 for t in test_limits) + 5.0
-    return min(60.0 if cap is None else cap, sum(test_limits)) + (3.0 if details else 2.0)
+    return min(_cap(benchmark, cap), sum(test_limits)) + _evalplus_slack(details)
 
 
 def sample_budget_rule(benchmark: str, cap: float | None, details: bool) -> str:
@@ -71,11 +74,21 @@ def sample_budget_rule(benchmark: str, cap: float | None, details: bool) -> str:
     if cap == 0:
         return "none: per-test limits only (--sample-time-cap 0)"
     if benchmark in BIGCODEBENCH:
-        return f"{(240.0 if cap is None else cap) + 2.0:g} s per sample (BigCodeBench's harness: cap + 2 s)"
+        return f"{_cap(benchmark, cap) + 2.0:g} s per sample (BigCodeBench's harness: cap + 2 s)"
     if benchmark == "livecodebench":
         return "sum of (per-test limit + 1 s) + 5 s per test list (LiveCodeBench's harness)"
-    extra = 3.0 if details else 2.0
-    return f"min({60.0 if cap is None else cap:g} s, sum of the per-test limits) + {extra:g} s per test list (evalplus 0.3.1)"
+    return (f"min({_cap(benchmark, cap):g} s, sum of the per-test limits) + {_evalplus_slack(details):g} s "
+            "per test list (evalplus 0.3.1)")  # fmt: skip
+
+
+def _cap(benchmark: str, cap: float | None) -> float:
+    if cap is not None:
+        return cap
+    return BIGCODEBENCH_SAMPLE_CAP if benchmark in BIGCODEBENCH else EVALPLUS_SAMPLE_CAP
+
+
+def _evalplus_slack(details: bool) -> float:
+    return 3.0 if details else 2.0  # its timeout's +1 (+1 more without the fast check), joined 1 s more
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,8 @@ _setitimer = signal.setitimer
 _exit = os._exit
 
 TEST_MODULE = "test_module"  # __name__ of a unittest test module
-_UNSET = object()
 TEST_FILES = frozenset({"test.py", "test_setup.py", TEST_MODULE + ".py"})  # file names of test code
+_UNSET = object()  # a name the program's namespace does not hold (_Runner._share)
 TRACEBACK_FRAMES = 8  # frames of a failure's traceback sent to the parent (the last ones)
 TRACEBACK_CHARS = 2000
 MAX_PAYLOAD = 1 << 30

@@ -2,10 +2,10 @@
 
 Everything here degrades gracefully: each feature is tried, and what could not be set up is
 reported (`IsolationReport`) instead of failing. As root on Linux the zygote gets its own mount and
-network namespace (only its own loopback up, so no network beyond localhost), a private /tmp, /var/tmp and /dev/shm of bounded
-size (tmpfs, emptied after every job), and each job a fresh PID namespace (the job is its PID 1:
-when it dies the kernel kills everything it started, `setsid` daemons included) and an
-unprivileged uid of its own slot.
+network namespace (only its own loopback is up: no network beyond localhost), a private /tmp,
+/var/tmp and /dev/shm of bounded size (tmpfs, emptied after every job), and each job a fresh PID
+namespace (the job is its PID 1: when it dies the kernel kills everything it started, `setsid`
+daemons included) and an unprivileged uid of its own slot.
 
 The environment stays the user's: every import location of the interpreter that runs the pool
 (`import_locations`: its prefixes, sys.path, site directories, PYTHONPATH, editable installs) is
@@ -222,7 +222,7 @@ def _private_tmp(rep: IsolationReport, scratch: int, keep: list[str]) -> None:
         mount("none", "/", None, MS_REC | MS_PRIVATE, None)
         for p in sorted(set(keep) & set(SCRATCH_DIRS)):  # the jobs' own scratch dir cannot also be the host's
             rep.notes.append(f"import location {p} is hidden from jobs (it is their private scratch dir)")
-        keep = sorted({p for p in keep if p not in SCRATCH_DIRS and p != "/"})
+        keep = sorted({p for p in keep if p not in SCRATCH_DIRS and p != "/" and os.path.isdir(p)})
         masks = _masks_for([p for p in keep if not in_scratch(p)])
         # A location no other user may enter (the caller's home as its working directory) gives
         # jobs nothing: it is covered, and only the locations inside it are bound back.
