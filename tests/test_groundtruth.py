@@ -23,7 +23,8 @@ from focalpo.problems import Problem, dataset_hash, load_humaneval_plus, load_mb
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Verdict
 from focalpo.sandbox.wire import Pickled, to_plain
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+# the shipped data beside the checkout, or wherever $FOCALPO_DATA_DIR says (a clone elsewhere)
+DATA = Path(os.environ.get("FOCALPO_DATA_DIR") or Path(__file__).parents[1] / ".." / "shared" / "data")
 HEP, MBPP = DATA / "HumanEvalPlus-v0.1.10.jsonl.gz", DATA / "MbppPlus-v0.2.0.jsonl.gz"
 needs_data = pytest.mark.skipif(not HEP.is_file(), reason=f"benchmark data not found in {DATA}")
 

@@ -37,7 +37,8 @@ from focalpo.problems import (
 from focalpo.problems import registry
 from focalpo.sandbox.types import NO_EXPECTED, AssertTest, CallTest, StdioTest, UnittestTest
 
-DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+# the shipped data beside the checkout, or wherever $FOCALPO_DATA_DIR says (a clone elsewhere)
+DATA = Path(os.environ.get("FOCALPO_DATA_DIR") or Path(__file__).parents[1] / ".." / "shared" / "data")
 HE, HEP = DATA / "HumanEval.jsonl.gz", DATA / "HumanEvalPlus-v0.1.10.jsonl.gz"
 MBPP, BCB = DATA / "MbppPlus-v0.2.0.jsonl.gz", DATA / "BigCodeBench-v0.1.0.jsonl.gz"
 needs_data = pytest.mark.skipif(not HEP.is_file(), reason=f"benchmark data not found in {DATA}")
