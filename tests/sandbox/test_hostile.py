@@ -867,7 +867,7 @@ def test_writes_outside_the_work_directory_leave_nothing(pool):
 def test_each_job_gets_the_same_empty_work_directory_as_home_and_tmpdir(pool):
     """Same path every job (a program printing its directory is repeatable), never the files of
     the job before; temporary files go to the private /tmp, as on a host (BigCodeBench tasks
-    split tempfile paths and expect no more than /tmp/tmpXXXX)."""
+    split tempfile paths and expect no more than /tmp/tmp + 8 characters)."""
     need(pool, "private_tmp")
     program = (
         "import os, tempfile\ndef f():\n    seen = sorted(os.listdir('.')), sorted(os.listdir('/tmp'))\n"

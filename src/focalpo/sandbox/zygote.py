@@ -176,7 +176,7 @@ def main(argv: list[str]) -> None:
     _preload(config.get("preload", []), report.notes)
     fixed_workdir = os.path.join(JOBS_ROOT, "job") if report.private_tmp else None
     # Under a private /tmp (emptied after every job) temporary files go there, as on a host:
-    # tempfile.mkdtemp() gives "/tmp/tmpXXXX", not a path inside the work directory.
+    # tempfile.mkdtemp() gives "/tmp/tmpk3j_2w9a", not a path inside the work directory.
     _job.prepare_zygote(_job_env(fixed_workdir, "/tmp") if fixed_workdir else None)
     _settle()
     send_msg(sock, ("hello", report.as_dict()))
