@@ -622,7 +622,6 @@ class _Runner:
             watch_guards()  # what the test module itself set (`TestCase.maxDiff = None`) is no tampering
         return mod
 
-
     def _share(self, mod: types.ModuleType) -> None:
         """Bind in the program's namespace what the test module bound (its imports, constants,
         helpers), test code coming after the program's as in one module. Not its dunders, the

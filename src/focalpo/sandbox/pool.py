@@ -87,6 +87,11 @@ class TimeBudget:
     def spent(self) -> float:
         return self._spent
 
+    @property
+    def left(self) -> float:
+        """Seconds left (negative once overrun)."""
+        return self.seconds - self._spent
+
     def __repr__(self) -> str:
         return f"TimeBudget({self.seconds:g}s, {self._spent:.3g}s spent)"
 
@@ -270,17 +275,10 @@ class _Attempt:
         self.ran_seconds = 0.0  # that test's call duration, from the notice
         self.charged_at = time.monotonic()  # time up to here is charged to a budget (Job.budgets)
 
-    def budget(self) -> TimeBudget | None:
-        """The budget of the part of the test list the running test belongs to."""
-        budgets, i = self.job.budgets, self.current
-        if not budgets or i >= len(self.job.tests):
-            return None
-        return budgets[bisect.bisect_right(self.job.segments, i)]
-
     def charge(self) -> float:
         """Charge the time since the last charge to the running test's budget; seconds it has left."""
         now = time.monotonic()
-        budget, spent, self.charged_at = self.budget(), now - self.charged_at, now
+        budget, spent, self.charged_at = _budget_of(self.job, self.current), now - self.charged_at, now
         return math.inf if budget is None else budget.charge(spent)
 
 
@@ -378,7 +376,8 @@ class _Slot:
         start: int | None = 0
         batch = True
         while start is not None:
-            if job.budgets and job.budgets[bisect.bisect_right(job.segments, start)].charge(0.0) <= 0:
+            budget = _budget_of(job, start)
+            if budget is not None and budget.left <= 0:
                 start = _out_of_budget(job, start, verdicts)  # other chunks of this list spent it
             else:
                 start, batch = self._attempt(job, tests, side, start, batch, limits, verdicts, outputs, out, err, res, covered)
@@ -695,10 +694,17 @@ def _next_segment(job: Job, i: int) -> int | None:
     return next((s for s in job.segments if s > i), None)
 
 
+def _budget_of(job: Job, i: int) -> TimeBudget | None:
+    """The budget of the part of the test list that test i belongs to (Job.budgets), if any."""
+    if not job.budgets or i >= len(job.tests):
+        return None
+    return job.budgets[bisect.bisect_right(job.segments, i)]
+
+
 def _out_of_budget(job: Job, i: int, verdicts: list) -> int | None:
     """Test i's part of the list ran out of time (Job.budgets): test i times out, the rest of its
     part is not run (unset verdicts), and the run goes on at the next part."""
-    budget = job.budgets[bisect.bisect_right(job.segments, i)]
+    budget = _budget_of(job, i)
     why = f"the sample's time budget of {budget.seconds:g}s ran out"
     verdicts[i] = Verdict(job.tests[i].name, Status.TIMEOUT, why, budget.spent)
     return _next_segment(job, i)
