@@ -212,7 +212,7 @@ def write_csv(rows: Sequence[ConcentrationRow], path: str | os.PathLike) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from focalpo.pairs import iter_json_rows
+    from focalpo.io import iter_json_rows
 
     parser = argparse.ArgumentParser(prog="python -m focalpo.analyze", description=__doc__.splitlines()[0])
     parser.add_argument("samples", help="JSONL (or .json list): task_id, programs, correct or pass_matrix")

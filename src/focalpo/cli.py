@@ -75,7 +75,7 @@ def _cmd_eval(args) -> int:
 
 
 def _evaluate(args, samples: str, out: str | None) -> int:
-    from focalpo.run_eval import EvalConfig, evaluate_benchmark, print_report
+    from focalpo.eval.run import EvalConfig, evaluate_benchmark, print_report
 
     cfg = EvalConfig(
         benchmark=args.benchmark,
@@ -152,7 +152,8 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args) -> int:
-    from focalpo.train.config import TrainConfig, load_config
+    from focalpo.config import load_config
+    from focalpo.train.config import TrainConfig
     from focalpo.train.run import train
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "overrides")}
@@ -222,7 +223,7 @@ def _pipeline_config(cls, args, template_flags: tuple[str, ...]):
     import json
 
     from focalpo.generate.base import parse_backend_option
-    from focalpo.train.config import load_config
+    from focalpo.config import load_config
 
     skip = ("command", "func", "config", "overrides", "resume", "overwrite", "backend_option", *template_flags)
     flags = {k: v for k, v in vars(args).items() if k not in skip}
@@ -368,7 +369,7 @@ def _add_sft(sub) -> None:
 
 
 def _cmd_sft(args) -> int:
-    from focalpo.train.config import load_config
+    from focalpo.config import load_config
     from focalpo.train.sft import SFTConfig, sft
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "overrides")}
@@ -412,7 +413,7 @@ def _add_sample(sub) -> None:
 
 
 def _cmd_sample(args) -> int:
-    from focalpo.sample import SampleConfig, run_sample
+    from focalpo.eval.sample import SampleConfig, run_sample
 
     cfg = _pipeline_config(SampleConfig, args, ("program_template",))
     cfg.resume, cfg.overwrite = cfg.resume or args.resume, cfg.overwrite or args.overwrite

@@ -19,15 +19,14 @@
 from __future__ import annotations
 
 import ast
-import gzip
-import json
 import os
 import re
 import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+
+from focalpo.io import iter_json_lines
 
 PYTHON_TAGS = frozenset({"python", "py", "python3", "py3"})
 
@@ -168,33 +167,11 @@ def program_from_sample(
     )
 
 
-def _open_binary(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
-
-
 def _read_jsonl(path: Path) -> Iterator[dict]:
-    # Bytes, decoded line by line, so that a decoding error names its line.
-    lineno = 0
-    with _open_binary(path) as f:
-        try:
-            for lineno, raw_bytes in enumerate(f, start=1):
-                try:
-                    raw = raw_bytes.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
-                if not raw.strip():
-                    continue
-                try:
-                    sample = json.loads(raw)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-                if not isinstance(sample, dict):
-                    raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(sample).__name__}")
-                if not isinstance(sample.get("task_id"), str):
-                    raise ValueError(f"{path}:{lineno}: field 'task_id' is missing or not a string")
-                yield {**sample, "_file": str(path), "_line": lineno}
-        except (OSError, EOFError) as e:  # gzip: corrupt or truncated file
-            raise ValueError(f"{path}:{lineno + 1}: cannot read: {e}") from None
+    for lineno, sample in iter_json_lines(path):
+        if not isinstance(sample.get("task_id"), str):
+            raise ValueError(f"{path}:{lineno}: field 'task_id' is missing or not a string")
+        yield {**sample, "_file": str(path), "_line": lineno}
 
 
 def _sample_file_key(p: Path) -> tuple[int, int, str]:

@@ -27,15 +27,14 @@ field: "pairs.jsonl:7: field 'rejected_spans': span [9, 4) has start > end".
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from focalpo.atomic import AppendLog, atomic_path
+from focalpo.io import AppendLog, atomic_path, iter_json_rows
 
 Messages = list  # list[dict[str, str]]: TRL's conversational form
 Text = Union[str, Messages]
@@ -214,43 +213,6 @@ def check_record(record: Any, where: str) -> None:
 # I/O
 
 
-def _open_text(path: Path, mode: str):
-    return gzip.open(path, mode + "t", encoding="utf-8") if path.suffix == ".gz" else open(path, mode, encoding="utf-8")
-
-
-def iter_json_rows(path: str | os.PathLike) -> Iterator[tuple[str, Any]]:
-    """(where, decoded row) for each row of a JSONL file (.gz too) or a .json file holding a list.
-
-    `where` is "file:line" for JSONL and "file[i]" for a JSON list; blank JSONL lines are skipped.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    if path.name.endswith((".json", ".json.gz")):
-        yield from _iter_json_list(path)
-        return
-    with _open_text(path, "r") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield f"{path}:{lineno}", json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-
-
-def _iter_json_list(path: Path) -> Iterator[tuple[str, Any]]:
-    with _open_text(path, "r") as f:
-        try:
-            rows = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno})") from None
-    if not isinstance(rows, list):
-        raise ValueError(f"{path}: a .json file must hold a list of rows, got {type(rows).__name__}")
-    for i, row in enumerate(rows):
-        yield f"{path}[{i}]", row
-
-
 def read_pairs(path: str | os.PathLike) -> list[PreferencePair]:
     """All pair records of a JSONL file (.gz too), validated; errors name file:line and field."""
     return [PreferencePair.from_json(row, where=where) for where, row in iter_json_rows(path)]
@@ -284,7 +246,7 @@ class PairWriter:
 
     Existing records are kept. A torn last line (a crash mid-record: the file does not end in a
     newline) is cut off on open, with a warning naming the file and line, so the next record starts
-    on a fresh line (`focalpo.atomic.AppendLog`).
+    on a fresh line (`focalpo.io.AppendLog`).
     """
 
     def __init__(self, path: str | os.PathLike, *, fsync: bool = False):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from focalpo.train.config import ConfigError, TrainConfig, dump_config, load_config
+from focalpo.config import ConfigError, dump_config, load_config
+from focalpo.train.config import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -9,7 +9,8 @@ import pytest
 from transformers import TrainerCallback
 
 from focalpo.cli import main
-from focalpo.train.config import TrainConfig, load_config
+from focalpo.config import load_config
+from focalpo.train.config import TrainConfig
 from focalpo.train.run import read_metrics, train
 
 

@@ -15,7 +15,8 @@ import torch
 from train_helpers import PAIRS, simple_examples, write_jsonl
 
 from focalpo.cli import main
-from focalpo.train.config import TrainConfig, load_config
+from focalpo.config import load_config
+from focalpo.train.config import TrainConfig
 from focalpo.train.run import read_metrics
 
 LOG2 = math.log(2.0)

@@ -16,8 +16,9 @@ from focalpo.generate.base import (
     GenerationError,
     Prompt,
     as_messages,
+    backend_from_config,
     get_backend,
     truncate_at_stop,
 )
 
-__all__ = ["BACKENDS", "Backend", "GenerationError", "Prompt", "as_messages", "get_backend", "truncate_at_stop"]
+__all__ = ["BACKENDS", "Backend", "GenerationError", "Prompt", "as_messages", "backend_from_config", "get_backend", "truncate_at_stop"]

@@ -78,6 +78,17 @@ def get_backend(name: str, **options: Any) -> Backend:
     return cls(**options)
 
 
+def backend_from_config(cfg: Any) -> Backend:
+    """The backend of a run config (`backend`, `model`, `base_url`, `backend_options`), imported
+    lazily: torch only for `hf`."""
+    options = dict(cfg.backend_options)
+    if cfg.model:
+        options.setdefault("model", cfg.model)
+    if cfg.base_url:
+        options.setdefault("base_url", cfg.base_url)
+    return get_backend(cfg.backend, **options)
+
+
 def truncate_at_stop(text: str, stop: Sequence[str] | None) -> str:
     """`text` cut before the earliest occurrence of any stop string (the stop string itself excluded)."""
     if not stop:

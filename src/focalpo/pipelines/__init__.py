@@ -5,7 +5,8 @@
     focalpo codeflow ...       Target-DPO's CodeFlow: iterative debugging with feedback, LCS pairs (codeflow.py)
     focalpo merge A B --out C  concatenate shard runs (runner.py)
 
-The shared machinery (run directories, shards, per-problem seeds, merge) is in `runner.py`.
+The run machinery (run directories, shards, per-problem seeds) is `focalpo.runs`; `runner.py` holds
+what only the pipelines share (free config keys, pair format, merge).
 Importing this package imports nothing heavy.
 """
 

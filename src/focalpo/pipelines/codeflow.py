@@ -25,7 +25,7 @@ Per problem (Target-DPO, arXiv 2503.02783, §3.1-3.2):
    identical ASTs) and optionally the LLM judge, each counted in the summary; the passing
    solution's line coverage by its test file is measured with coverage.py in the sandbox.
 
-Output (`out`, resumable and shardable like `focalpo focused`, `focalpo.pipelines.runner`):
+Output (`out`, resumable and shardable like `focalpo focused`, `focalpo.runs`):
 `records.jsonl` (one record per problem: every version, verdicts, feedback, filters, the pair),
 and, rewritten from the records after every run, `pairs.jsonl` (pairs that pass every filter),
 `summary.json` and `report.txt` (pass rate after each iteration, iteration histogram, filter
@@ -43,16 +43,10 @@ from focalpo.pipelines import codeflow_format as fmt
 from focalpo.pipelines.codeflow_report import DERIVED, write_outputs
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.pipelines.filters import JUDGE_TEMPLATE, MAX_REJECTED_LINES, MAX_TOKENS, judge_filter, rule_filters
-from focalpo.pipelines.runner import (
-    FREE_KEYS,
-    RunDir,
-    Shard,
-    backend_from_config,
-    chat_pairs,
-    check_unique_ids,
-    problem_seed,
-    progress_bar,
-)
+from focalpo.generate.base import backend_from_config
+from focalpo.io import progress_bar
+from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
+from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 from focalpo.sandbox.jobfiles import check_job_layout
 
 REJECTED_CHOICES = ("random", "first", "last")
@@ -120,7 +114,7 @@ class Instruction:
 def load_instructions(cfg: CodeflowConfig) -> list[Instruction]:
     """`instructions` JSONL rows, or the problems of `benchmark` (instruct prompt, else prompt)."""
     if cfg.instructions:
-        from focalpo.pairs import iter_json_rows
+        from focalpo.io import iter_json_rows
 
         out = []
         for n, (where, row) in enumerate(iter_json_rows(cfg.instructions)):
@@ -196,7 +190,7 @@ def _verdicts(result) -> list[dict]:
 
 def _executed(flow: _Flow, result, iteration: int, cfg: CodeflowConfig) -> None:
     """Record the version the sandbox just judged; on failure queue the feedback turn."""
-    from focalpo.evaluate import error_type
+    from focalpo.eval.errors import error_type
 
     version: dict[str, Any] = {"iteration": iteration, "solution": flow.solution, "passed": result.passed,
                                "load_error": result.load_error, "verdicts": _verdicts(result)}

@@ -8,7 +8,7 @@
 - `iterations_to_pass`: histogram of the answers needed by the problems that passed;
 - `filters`: how many candidate pairs each rule (and the judge) removes; a pair can be removed by
   several rules, so `pairs_kept` is the number that no rule removes;
-- `rejected_error_types`: error types (`focalpo.evaluate.error_type`) of the rejected versions of
+- `rejected_error_types`: error types (`focalpo.eval.errors.error_type`) of the rejected versions of
   the kept pairs;
 - `coverage`: line coverage of the final passing solutions by their own test files (mean, and a
   histogram in 10-point buckets).
@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.pipelines.runner import write_json, write_jsonl
+from focalpo.io import write_json, write_jsonl
 
 PAIRS_FILE, SUMMARY_FILE, REPORT_FILE = "pairs.jsonl", "summary.json", "report.txt"
 DERIVED = (PAIRS_FILE, SUMMARY_FILE, REPORT_FILE)

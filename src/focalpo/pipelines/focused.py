@@ -25,7 +25,7 @@ format of an instruct model without the prose around it, so the common prefix/su
 on code. Pairs are conversational (TRL's form) when the backend used a chat template or the chat
 API, plain strings otherwise (`pair_format` forces either).
 
-Output (`out`, see `focalpo.pipelines.runner`): `records.jsonl` (one record per problem: programs,
+Output (`out`, see `focalpo.runs`): `records.jsonl` (one record per problem: programs,
 tests, pass matrix, reasons, scores, ranks, correctness, dropped counts, its pairs; readable by
 `focalpo analyze`), and, rewritten from the records at the end of every run, `pairs.jsonl` (pair
 records for `focalpo train --scheme focused`) and `summary.json`. Generation of the next batch of
@@ -40,19 +40,11 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from focalpo.extract import extract_code, split_asserts
-from focalpo.pipelines.runner import (
-    FREE_KEYS,
-    RunDir,
-    Shard,
-    backend_from_config,
-    chat_pairs,
-    check_unique_ids,
-    load_problems,
-    problem_seed,
-    progress_bar,
-    write_json,
-    write_jsonl,
-)
+from focalpo.generate.base import backend_from_config
+from focalpo.io import progress_bar, write_json, write_jsonl
+from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
+from focalpo.problems.registry import load_benchmark
+from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 from focalpo.problems.types import Problem
 from focalpo.rank import DAMPING, ITERATIONS, LAM, focused_selection, ranks
 
@@ -313,7 +305,7 @@ def run_focused(cfg: FocusedConfig, *, resume: bool = False, overwrite: bool = F
 
     cfg.check()
     shard = Shard.parse(cfg.shard)
-    problems = list(problems) if problems is not None else load_problems(cfg)
+    problems = list(problems) if problems is not None else load_benchmark(cfg.benchmark, cfg.problems, limit=cfg.limit)
     check_unique_ids(p.task_id for p in problems)
     config = {"pipeline": "focused", **dataclasses.asdict(cfg)}
     with RunDir(cfg.out, config, resume=resume, overwrite=overwrite, free_keys=FREE_KEYS,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from focalpo.atomic import atomic_path
+from focalpo.io import atomic_path
 
 DEFAULT_TEMPLATE = """You are writing exercises for a Python programming course.
 

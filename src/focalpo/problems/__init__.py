@@ -12,7 +12,7 @@ raises `ProblemFormatError`, a `ValueError` reading `file:line: field 'x': ...`)
     load_benchmark(name)  any of the above by name, default files from ../shared/data
 
 Expected outputs of HumanEval+/MBPP+ come from running the reference solutions:
-`focalpo.groundtruth.fill_expected`.
+`focalpo.problems.groundtruth.fill_expected`.
 """
 
 from focalpo.problems.bigcodebench import load_bigcodebench

@@ -3,7 +3,7 @@
 Each input of `base_input` / `plus_input` becomes `CallTest(name="base/3", entry_point, args,
 expected=NO_EXPECTED, atol=row["atol"], oracle=...)` in split "base" / "plus". Expected outputs are
 not in the files: evalplus obtains them by running the canonical solution, and so does
-`focalpo.groundtruth.fill_expected` (which also sets each test's time limit).
+`focalpo.problems.groundtruth.fill_expected` (which also sets each test's time limit).
 Semantics follow evalplus 0.3.1: `mbpp_inputs` rebuilds MBPP+'s tuples/sets/complex numbers, and
 special oracles are attached by entry point (`find_zero` -> "poly_root"; MBPP+ table).
 

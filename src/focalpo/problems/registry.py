@@ -46,12 +46,19 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 
 def load_benchmark(
-    name: str, path: str | os.PathLike | None = None, splits: Sequence[str] | None = None
+    name: str, path: str | os.PathLike | None = None, splits: Sequence[str] | None = None,
+    limit: int | None = None,
 ) -> list[Problem]:
     """Problems of benchmark `name` (see `BENCHMARKS`) from `path` or its default file.
 
     `splits` (e.g. `["base"]`): keep only these test splits; the evalplus loaders then do not
-    even build the others."""
+    even build the others. `limit`: only the first `limit` problems, in file order."""
+    if limit is not None:
+        return _load(name, path, splits)[:limit]
+    return _load(name, path, splits)
+
+
+def _load(name: str, path: str | os.PathLike | None, splits: Sequence[str] | None) -> list[Problem]:
     bench = BENCHMARKS[_check_name(name)]
     if splits is None:
         return bench.loader(benchmark_path(name, path))

@@ -7,64 +7,25 @@ reads `path:line: field 'x': what is wrong`, so a user can open the file at the 
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from focalpo.atomic import atomic_write_bytes
+from focalpo.io import RowError, atomic_write_bytes, cache_root, iter_json_lines
 
 _MISSING = object()
-GZIP_MAGIC = b"\x1f\x8b"
 
 
-class ProblemFormatError(ValueError):
+class ProblemFormatError(RowError):
     """A bad row in a benchmark file: names the file, the line and (when known) the field."""
-
-    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, message: str):
-        self.path, self.line, self.field = str(path), line, field
-        where = self.path if line is None else f"{self.path}:{line}"
-        what = f"field {field!r}: " if field else ""
-        super().__init__(f"{where}: {what}{message}")
-
-
-def _open_text(path: Path):
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    if magic == GZIP_MAGIC:
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, "r", encoding="utf-8")
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[Row]:
     """Yield one `Row` per non-blank line of a JSONL file (gzip detected by its magic bytes)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such file")
-    with _open_text(p) as f:
-        lineno = 0
-        while True:
-            try:
-                line = f.readline()
-            except (OSError, EOFError, UnicodeDecodeError) as e:
-                raise ProblemFormatError(p, lineno + 1, None, f"cannot read: {e}") from None
-            if not line:
-                return
-            lineno += 1
-            if line.strip():
-                yield Row(p, lineno, _parse_line(p, lineno, line))
-
-
-def _parse_line(path: Path, lineno: int, line: str) -> dict:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise ProblemFormatError(path, lineno, None, f"invalid JSON: {e.msg} (column {e.colno})") from None
-    if not isinstance(obj, dict):
-        raise ProblemFormatError(path, lineno, None, f"expected a JSON object, got {type(obj).__name__}")
-    return obj
+    for lineno, obj in iter_json_lines(path, error=ProblemFormatError):
+        yield Row(Path(path), lineno, obj)
 
 
 def dataset_hash(path: str | os.PathLike) -> str:
@@ -83,14 +44,7 @@ def _hash(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
-CACHE_ENV = "FOCALPO_CACHE"
 ROWS_VERSION = "rows1"  # bump when what `rows_without` stores changes
-
-
-def cache_root() -> Path:
-    """`$FOCALPO_CACHE`, else `~/.cache/focalpo`: where focalpo keeps what it can recompute."""
-    root = os.environ.get(CACHE_ENV)
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "focalpo"
 
 
 def rows_without(path: str | os.PathLike, drop: tuple[str, ...]) -> Iterator[Row]:

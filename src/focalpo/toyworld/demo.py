@@ -147,7 +147,7 @@ def _audit(st: Stages, d: Path, run: str) -> dict:
     the tasks' reference tests with `focalpo eval` (samples/audit-<run>.jsonl: chosen then rejected per pair).
     The pipelines judge programs by model-written tests; this says how often those labels are right."""
     from focalpo.pairs import read_pairs
-    from focalpo.pipelines.runner import write_jsonl
+    from focalpo.io import write_jsonl
 
     path = d / "runs" / run / "pairs.jsonl"
     pairs = read_pairs(path) if _lines(path) else []
@@ -261,7 +261,7 @@ def run_demo(output: str | Path, cfg: DemoConfig, *, preset: str = "custom", ove
     seeds = [run_seed(out if cfg.seeds == 1 else out / f"seed-{s}", cfg, s, progress) for s in range(cfg.seeds)]
     demo = {"preset": preset, "config": asdict(cfg), "seeds": seeds, "table": aggregate(seeds),
             "wall_seconds": round(time.perf_counter() - t0, 2)}
-    from focalpo.pipelines.runner import write_json
+    from focalpo.io import write_json
 
     write_json(out / "demo.json", demo)
     write_report(out, demo)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from focalpo.atomic import atomic_write_bytes
+from focalpo.io import atomic_write_bytes
 
 PASS_PNG, CURVES_PNG = "pass_at_1.png", "training_curves.png"
 PIPELINES = ("focused", "codeflow")
@@ -291,7 +291,7 @@ def plot_training_curves(seed_dir: Path, schemes: list[str], seed: int = 0) -> t
 
 def _read_jsonl(path: Path) -> list[dict]:
     """The rows of a JSONL file, [] when it does not exist; a bad row raises naming file:line."""
-    from focalpo.pairs import iter_json_rows
+    from focalpo.io import iter_json_rows
 
     return [row for _, row in iter_json_rows(path)] if path.is_file() else []
 

@@ -30,7 +30,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.atomic import atomic_path
+from focalpo.io import atomic_path
 from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.pipelines.focused import program_prompt, prompt_fields, test_prompt

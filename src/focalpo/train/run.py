@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.train.config import ConfigError, TrainConfig, dump_config
+from focalpo.config import ConfigError, dump_config
+from focalpo.train.config import TrainConfig
 
 CONFIG_NAME = "train_config.yaml"
 METRICS_NAME = "metrics.jsonl"
@@ -92,7 +93,7 @@ def start_output(cfg, state, config_name: str) -> Path:
 
 
 def _first_record(path: Path) -> dict | None:
-    from focalpo.pairs import iter_json_rows
+    from focalpo.io import iter_json_rows
 
     for _, row in iter_json_rows(path):
         return row
@@ -101,7 +102,7 @@ def _first_record(path: Path) -> dict | None:
 
 def read_weighted_examples(path: str | Path) -> list[dict]:
     """Pre-weighted examples (the output of focalpo.weights, one JSON object per line), checked."""
-    from focalpo.pairs import iter_json_rows
+    from focalpo.io import iter_json_rows
     from focalpo.train.collate import check_example
 
     out = []
@@ -324,6 +325,6 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
 def read_metrics(path: str | Path) -> list[dict]:
     """The records of a metrics.jsonl; a bad line is a ValueError naming file:line."""
-    from focalpo.pairs import iter_json_rows
+    from focalpo.io import iter_json_rows
 
     return [row for _, row in iter_json_rows(path)]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.train.config import ConfigError
+from focalpo.config import ConfigError
 
 CONFIG_NAME = "sft_config.yaml"
 ROLES = ("system", "user", "assistant")
@@ -144,7 +144,7 @@ def sft_example(input_ids: list[int], n_prefix: int, max_length: int | None) -> 
 
 def read_sft_examples(path: str | Path, tokenizer, max_length: int | None) -> tuple[list[dict], SFTDataStats]:
     """Training examples of a chat JSONL and how many rows were dropped or truncated; errors name file:line."""
-    from focalpo.pairs import iter_json_rows
+    from focalpo.io import iter_json_rows
 
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError("the tokenizer has no chat template; SFT renders the messages with it")

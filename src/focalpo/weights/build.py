@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from focalpo.atomic import atomic_write_bytes
+from focalpo.io import atomic_write_bytes
 from focalpo.pairs import PreferencePair
 from focalpo.weights.schemes import line_spans_claim, resolve_options
 from focalpo.weights.tokens import TokenizedPair, token_weights, tokenize_pairs

@@ -1,4 +1,4 @@
-"""Tests of `focalpo.groundtruth`: expected outputs and time limits from reference runs, and the cache.
+"""Tests of `focalpo.problems.groundtruth`: expected outputs and time limits from reference runs, and the cache.
 
 Most tests use `FakePool`, which runs the trusted toy reference programs in-process and reports
 fixed durations, so the arithmetic is exact. `test_real_sandbox_*` run HumanEval+/MBPP+ problems in
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-import focalpo.groundtruth as gt
-from focalpo.groundtruth import GroundTruthError, cache_file, fill_expected
+import focalpo.problems.groundtruth as gt
+from focalpo.problems.groundtruth import GroundTruthError, cache_file, fill_expected
 from focalpo.problems import Problem, dataset_hash, load_humaneval_plus, load_mbpp_plus
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Verdict
 from focalpo.sandbox.wire import Pickled, to_plain

@@ -1,4 +1,4 @@
-"""Tests of focalpo.atomic: a failed write never touches the existing file or leaves a temp file.
+"""Tests of focalpo.io: a failed write never touches the existing file or leaves a temp file.
 
 Run: .venv/bin/python -m pytest tests/test_atomic.py -q
 """
@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from focalpo.atomic import atomic_path, atomic_write_bytes
+from focalpo.io import atomic_path, atomic_write_bytes
 
 
 def test_write_replaces_and_leaves_no_temp_file(tmp_path):

@@ -7,7 +7,7 @@ sandbox against the problem's base tests and, separately, its plus tests (as eva
 `base_status` and `plus_status` are independent); by default each stops at its first failing
 test (evalplus's fast check), `details=True` runs every test. Light base and plus lists share one
 job as two fail-fast segments (a failure in the base tests does not stop the plus tests).
-Expected outputs of HumanEval+/MBPP+ come from `focalpo.groundtruth` (computed once, cached on
+Expected outputs of HumanEval+/MBPP+ come from `focalpo.problems.groundtruth` (computed once, cached on
 disk). Jobs reach the pool task by task, costliest task first, as each task's tests are filled
 with their expected outputs: the first samples run while the other tasks are still being filled.
 """
@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import gc
 import itertools
-import json
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from focalpo.atomic import atomic_path
-from focalpo.evaluate import error_table, format_missing_modules, format_summary_table, missing_module_counts, summarize
+from focalpo.io import write_json
+from focalpo.eval.errors import error_table, format_missing_modules, missing_module_counts
+from focalpo.eval.passk import format_summary_table, summarize
 from focalpo.extract import program_from_sample, read_samples
 from focalpo.problems import Problem, benchmark_path, load_benchmark
 from focalpo.sandbox.types import ExecResult, Limits, Status
@@ -165,7 +165,7 @@ def _record(task_id: str, index: int, program: str, base: ExecResult, plus: Exec
 
 def evaluate_benchmark(cfg: EvalConfig) -> dict:
     """Run the evaluation and return the results dict (also written to `cfg.out` when set)."""
-    from focalpo.groundtruth import prepare_expected
+    from focalpo.problems.groundtruth import prepare_expected
     from focalpo.sandbox import ExecPool, TimeBudget
 
     out = Path(cfg.out) if cfg.out else default_out_path(cfg.samples)
@@ -246,7 +246,7 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
         "isolation": isolation,
         "samples": records,
     }
-    write_json_atomic(out, result)
+    write_json(out, result, indent=1, default=repr)
     result["out"] = str(out)
     return result
 
@@ -367,12 +367,6 @@ def merge_results(parts: Sequence[ExecResult]) -> ExecResult:
     )
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON through a temp file beside `path`: a crash never leaves half a file."""
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=repr)
-
-
 def print_report(result: dict, file=None) -> None:
     file = file or sys.stdout
     summary = result["summary"]
@@ -398,4 +392,4 @@ def print_report(result: dict, file=None) -> None:
     )
 
 
-__all__ = ["EvalConfig", "evaluate_benchmark", "print_report", "write_json_atomic", "default_out_path"]
+__all__ = ["EvalConfig", "evaluate_benchmark", "print_report", "default_out_path"]

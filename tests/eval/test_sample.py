@@ -12,10 +12,10 @@ import pytest
 from focalpo.cli import main
 from focalpo.generate import get_backend
 from focalpo.pipelines.focused import PROGRAM_TEMPLATE, render
-from focalpo.pipelines.runner import problem_seed
+from focalpo.runs import problem_seed
 from focalpo.problems.jsonl import dump_jsonl
 from focalpo.problems.types import Problem
-from focalpo.sample import SampleConfig, config_path, run_sample
+from focalpo.eval.sample import SampleConfig, config_path, run_sample
 from focalpo.sandbox.types import CallTest
 
 
@@ -91,7 +91,7 @@ def test_instruct_samples_are_the_extracted_answers_with_each_problems_seed(tmp_
 
 def test_code_holding_a_fence_is_stored_so_eval_extracts_the_same_code():
     from focalpo.extract import extract_code, program_from_sample
-    from focalpo.sample import sample_records
+    from focalpo.eval.sample import sample_records
 
     code = 'def f():\n    s = """\n```python\nx = 1\n```\n"""\n    return s\n'
     answer = f"```python\n{code}```"

@@ -1,6 +1,6 @@
-"""Run directories, shards, seeds and merge (focalpo.pipelines.runner).
+"""Run directories, shards, seeds and merge (focalpo.runs).
 
-Run: .venv/bin/python -m pytest tests/pipelines/test_runner.py -q
+Run: .venv/bin/python -m pytest tests/test_runs.py -q
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from focalpo.pipelines.runner import (
+from focalpo.runs import (
     RunDir,
     Shard,
     merge_records,
@@ -25,7 +25,7 @@ def test_stable_hash_is_fixed_across_processes():
     import subprocess
     import sys
 
-    code = "from focalpo.pipelines.runner import stable_hash; print(stable_hash('task/7'))"
+    code = "from focalpo.runs import stable_hash; print(stable_hash('task/7'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": "123", "PATH": ""})
     assert int(other.stdout) == stable_hash("task/7")

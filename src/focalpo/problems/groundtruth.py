@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from focalpo.atomic import atomic_path, atomic_write_bytes
+from focalpo.io import atomic_path, atomic_write_bytes
 from focalpo.problems import Problem, dataset_hash
-from focalpo.problems.rows import cache_root
+from focalpo.io import cache_root
 from focalpo.sandbox.oracles import GROUND_TRUTH_TRANSFORMS, judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
 from focalpo.sandbox.wire import Opaque, Pickled, safe_loads

@@ -8,7 +8,7 @@ import tempfile
 import pytest
 
 from focalpo.cli import main
-from focalpo.run_eval import merge_results, split_by_cost
+from focalpo.eval.run import merge_results, split_by_cost
 from focalpo.sandbox.types import CallTest, ExecResult, Status, Verdict
 
 PROBLEMS = [
@@ -153,7 +153,7 @@ def test_merge_results_concatenates_in_order():
 
 
 def test_chunk_target_scales_with_the_run_within_bounds():
-    from focalpo.run_eval import CHUNK_SECONDS, CHUNKS_PER_WORKER, MAX_CHUNK_SECONDS, chunk_target
+    from focalpo.eval.run import CHUNK_SECONDS, CHUNKS_PER_WORKER, MAX_CHUNK_SECONDS, chunk_target
 
     assert chunk_target(0.0, 2) == CHUNK_SECONDS  # light runs: the finest chunks
     assert chunk_target(16 * CHUNK_SECONDS, 2) == CHUNK_SECONDS
@@ -169,7 +169,7 @@ def test_heavy_lists_split_into_chunks_sized_to_the_run(bench, monkeypatch):
     up to 4.6 / CHUNKS_PER_WORKER = 0.575 s: two tests, where the least size would hold one."""
     import dataclasses
 
-    import focalpo.groundtruth
+    import focalpo.problems.groundtruth
     from focalpo.sandbox import ExecPool
 
     data, samples, out = bench
@@ -195,7 +195,7 @@ def test_heavy_lists_split_into_chunks_sized_to_the_run(bench, monkeypatch):
 
         return real_map(self, recorded(), desc)
 
-    monkeypatch.setattr(focalpo.groundtruth, "prepare_expected", lambda problems, *a, **k: FakeTruth(problems))
+    monkeypatch.setattr(focalpo.problems.groundtruth, "prepare_expected", lambda problems, *a, **k: FakeTruth(problems))
     monkeypatch.setattr(ExecPool, "map", spy)
     assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--samples", str(samples),
                  "--out", str(out), "--workers", "1", "--no-progress", "--details"]) == 0  # fmt: skip
@@ -213,7 +213,7 @@ def test_the_costliest_task_runs_while_the_next_one_is_filled(bench, monkeypatch
     run while the next task's tests are being filled, and the records are as in sample order."""
     import threading
 
-    from focalpo.groundtruth import GroundTruth
+    from focalpo.problems.groundtruth import GroundTruth
     from focalpo.sandbox import ExecPool
 
     data, samples, out = bench
@@ -286,7 +286,7 @@ def test_a_module_the_jobs_cannot_see_stops_the_evaluation(bench, capsys, monkey
 
 
 def test_sample_budget_follows_each_harness():
-    from focalpo.run_eval import sample_budget
+    from focalpo.eval.run import sample_budget
 
     limits = [1.0] * 10 + [4.0] * 20  # 90 s of per-test limits
     assert sample_budget("humaneval+", limits, None, False) == 62.0  # evalplus: min(60, 90) + 1, joined 1 s more

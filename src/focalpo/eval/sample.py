@@ -5,7 +5,7 @@
         --base-url http://localhost:8000/v1 --n 10 --temperature 0.8 --out s.jsonl
     focalpo eval --benchmark jsonl --data heldout.jsonl --samples s.jsonl      # pass@1, pass@10
 
-    from focalpo.sample import SampleConfig, run_sample
+    from focalpo.eval.sample import SampleConfig, run_sample
     run_sample(SampleConfig(benchmark="mbpp+", backend="hf", model="runs/t", out="greedy.jsonl"))
 
 Prompts are exactly the program prompts of `focalpo focused` (`focalpo.pipelines.focused.program_prompt`:
@@ -22,7 +22,7 @@ Eval extracts the fenced code of `solution` again, so an answer whose code holds
 (markdown in a string) is stored whole as its `solution`.
 The resolved config is written beside it as `<stem>.sample_config.json`.
 
-Resumable: lines are appended (`focalpo.atomic.AppendLog`, fsynced) as each batch of problems is
+Resumable: lines are appended (`focalpo.io.AppendLog`, fsynced) as each batch of problems is
 sampled. `resume=True` keeps the problems whose `n` samples are all there, rewrites the file
 atomically without the partial ones (a kill mid-problem), and samples the rest; a config that
 differs from the stored one (but for `FREE_KEYS`) is refused. Without `resume` or `overwrite` an
@@ -37,18 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from focalpo.atomic import AppendLog, atomic_path, cut_torn_tail
+from focalpo.io import AppendLog, atomic_path, cut_torn_tail
 from focalpo.extract import extract_code
 from focalpo.pipelines.focused import COMPLETE_STOP, PROGRAM_TEMPLATE, FocusedConfig, program_prompt
-from focalpo.pipelines.runner import (
-    backend_from_config,
-    check_unique_ids,
-    config_diff,
-    load_problems,
-    problem_seed,
-    progress_bar,
-    write_json,
-)
+from focalpo.generate.base import backend_from_config
+from focalpo.io import progress_bar, write_json
+from focalpo.problems.registry import load_benchmark
+from focalpo.runs import check_unique_ids, config_diff, problem_seed
 from focalpo.problems.types import Problem
 
 # options that may change between a run and its --resume: they change no sample
@@ -174,7 +169,7 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
     `backend` / `problems` replace the config's (tests, or callers holding a loaded model).
     """
     cfg.check()
-    problems = list(problems) if problems is not None else load_problems(cfg)
+    problems = list(problems) if problems is not None else load_benchmark(cfg.benchmark, cfg.problems, limit=cfg.limit)
     check_unique_ids(p.task_id for p in problems)
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
     done = _prepare_out(cfg, config)
