@@ -11,7 +11,7 @@ import pytest
 
 from focalpo.cli import main
 from focalpo.generate import get_backend
-from focalpo.pipelines.focused import PROGRAM_TEMPLATE, render
+from focalpo.prompts import PROGRAM_TEMPLATE, render
 from focalpo.runs import problem_seed
 from focalpo.problems.jsonl import dump_jsonl
 from focalpo.problems.types import Problem

@@ -21,7 +21,7 @@ import pytest
 from focalpo.generate import get_backend
 from focalpo.pairs import read_pairs
 from focalpo.pipelines.codeflow import CodeflowConfig, Instruction, run_codeflow
-from focalpo.pipelines.codeflow_format import TEACHER_TEMPLATE
+from focalpo.prompts import TEACHER_TEMPLATE
 from focalpo.pipelines.runner import merge_runs
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from focalpo.prompts import FIX_TEMPLATE, TEACHER_TEMPLATE
 from focalpo.pipelines.codeflow_format import (
-    FIX_TEMPLATE,
     REASONS,
-    TEACHER_TEMPLATE,
     FormatError,
     TeacherAnswer,
     format_error_feedback,

@@ -9,8 +9,8 @@ import pytest
 
 from focalpo.generate import get_backend
 from focalpo.localize import localize_pair
+from focalpo.prompts import JUDGE_TEMPLATE
 from focalpo.pipelines.filters import (
-    JUDGE_TEMPLATE,
     judge_filter,
     judge_prompt,
     judge_says_no,

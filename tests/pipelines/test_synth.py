@@ -13,8 +13,8 @@ import sys
 import pytest
 
 from focalpo.generate import get_backend
+from focalpo.prompts import SYNTH_TEMPLATE
 from focalpo.pipelines.synth import (
-    DEFAULT_TEMPLATE,
     Concept,
     RejectedAnswer,
     add_arguments,
@@ -167,7 +167,7 @@ def test_build_prompt_replaces_fields_only():
         "Use 2 concepts:\n- the function `slugify(text)`: Make a slug.\n- the library call `mod.f0`\n"
         'Answer as JSON {"name": ...} with {other}.'
     )
-    assert "- the library call `mod.f0`\n\nRequirements:" in build_prompt(DEFAULT_TEMPLATE, concepts_for_tests(1))
+    assert "- the library call `mod.f0`\n\nRequirements:" in build_prompt(SYNTH_TEMPLATE, concepts_for_tests(1))
     with pytest.raises(ValueError, match=r"no \{concepts\} field"):
         build_prompt("Write a problem about {n} things.", [fn])
 
@@ -217,7 +217,7 @@ def test_parse_problem_rejects(answer, reason):
 def test_synthesize_problems_end_to_end(tmp_path):
     concepts = concepts_for_tests(8)
     groups = concept_groups(concepts, 2, 4, seed=5)
-    prompts = [build_prompt(DEFAULT_TEMPLATE, g) for g in groups]
+    prompts = [build_prompt(SYNTH_TEMPLATE, g) for g in groups]
     backend = get_backend("scripted", completions={
         prompts[0]: [GOOD_A],
         prompts[1]: [GOOD_A.replace(" ", "  ").replace("\n", "\n\n")],  # duplicate up to whitespace

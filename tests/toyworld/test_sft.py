@@ -11,9 +11,11 @@ from dataclasses import replace
 import pytest
 
 from focalpo.extract import extract_code, split_asserts
-from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE, parse_fix_answer, parse_teacher_answer
+from focalpo.pipelines.codeflow_format import parse_fix_answer, parse_teacher_answer
 from focalpo.pipelines.codeflow_tests import test_file_to_tests
-from focalpo.pipelines.focused import FocusedConfig, _task
+from focalpo.pipelines.focused import FocusedConfig
+from focalpo.prompts import FIX_TEMPLATE, TEACHER_TEMPLATE, program_prompt
+from focalpo.prompts import test_prompt as make_test_prompt
 from focalpo.sandbox import AssertTest, ExecPool, Job
 from focalpo.sandbox.jobfiles import check_module_name
 from focalpo.toyworld.sft import (
@@ -53,7 +55,7 @@ def test_layout_and_counts(examples):
 def test_solve_prompt_is_the_focused_pipelines(examples):
     for p, e in zip(PROBLEMS, by_skill(examples, "solve")):
         user, answer = (m["content"] for m in e["messages"])
-        assert user == _task(p, FocusedConfig()).program_prompt
+        assert user == program_prompt(p, FocusedConfig().program_template, FocusedConfig().prompt_style)
         assert extract_code(answer).strip("\n") == p.canonical_solution.strip("\n")
 
 
@@ -61,7 +63,7 @@ def test_test_example_asserts_a_true_fact(examples):
     jobs, chosen = [], set()
     for p, e in zip(PROBLEMS, by_skill(examples, "test")):
         user, answer = (m["content"] for m in e["messages"])
-        assert user == _task(p, FocusedConfig()).test_prompt
+        assert user == make_test_prompt(p, FocusedConfig().test_template)
         asserts = split_asserts(extract_code(answer))
         assert len(asserts) == 1 and asserts[0].startswith("assert solve(")
         chosen.add(asserts[0])

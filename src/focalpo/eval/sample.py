@@ -8,7 +8,7 @@
     from focalpo.eval.sample import SampleConfig, run_sample
     run_sample(SampleConfig(benchmark="mbpp+", backend="hf", model="runs/t", out="greedy.jsonl"))
 
-Prompts are exactly the program prompts of `focalpo focused` (`focalpo.pipelines.focused.program_prompt`:
+Prompts are exactly the program prompts of `focalpo focused` (`focalpo.prompts.program_prompt`:
 `program_template` for `prompt_style="instruct"`, the problem's code prefix for "complete"), and
 each problem samples from its own seed `problem_seed(seed, task_id)` (the seed focused gives its
 programs), so its samples do not depend on batching, `limit` or restarts.
@@ -39,7 +39,7 @@ from typing import Any, Sequence
 
 from focalpo.io import AppendLog, atomic_path, cut_torn_tail
 from focalpo.extract import extract_code
-from focalpo.pipelines.focused import COMPLETE_STOP, PROGRAM_TEMPLATE, FocusedConfig, program_prompt
+from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, program_prompt
 from focalpo.generate.base import backend_from_config
 from focalpo.io import progress_bar, write_json
 from focalpo.problems.registry import load_benchmark
@@ -174,9 +174,6 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
     done = _prepare_out(cfg, config)
     todo = [p for p in problems if p.task_id not in done]
-    # focused's program prompts and seeds, from the options they depend on
-    prompt_cfg = FocusedConfig(out=cfg.out, prompt_style=cfg.prompt_style, program_template=cfg.program_template,
-                               seed=cfg.seed)
     stop = COMPLETE_STOP if cfg.prompt_style == "complete" else None
     if todo:
         backend = backend if backend is not None else backend_from_config(cfg)
@@ -184,7 +181,7 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
         with AppendLog(cfg.out, fsync=True) as log:
             for start in range(0, len(todo), cfg.batch_problems):
                 batch = todo[start : start + cfg.batch_problems]
-                answers = backend.generate([program_prompt(p, prompt_cfg) for p in batch], n=cfg.n,
+                answers = backend.generate([program_prompt(p, cfg.program_template, cfg.prompt_style) for p in batch], n=cfg.n,
                                            temperature=cfg.temperature, top_p=cfg.top_p,
                                            max_new_tokens=cfg.max_new_tokens, stop=stop,
                                            seed=[problem_seed(cfg.seed, p.task_id) for p in batch])

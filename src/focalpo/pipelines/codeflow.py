@@ -42,10 +42,11 @@ from typing import Any, Sequence
 from focalpo.pipelines import codeflow_format as fmt
 from focalpo.pipelines.codeflow_report import DERIVED, write_outputs
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
-from focalpo.pipelines.filters import JUDGE_TEMPLATE, MAX_REJECTED_LINES, MAX_TOKENS, judge_filter, rule_filters
+from focalpo.pipelines.filters import MAX_REJECTED_LINES, MAX_TOKENS, judge_filter, rule_filters
 from focalpo.generate.base import backend_from_config
 from focalpo.io import progress_bar
 from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
+from focalpo.prompts import FIX_TEMPLATE, JUDGE_TEMPLATE, TEACHER_TEMPLATE, render
 from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 from focalpo.sandbox.jobfiles import check_job_layout
 
@@ -69,8 +70,8 @@ class CodeflowConfig:
     temperature: float = 0.7  # assumption: the paper does not state the teacher's sampling
     top_p: float = 1.0
     max_new_tokens: int = 2048
-    teacher_template: str = fmt.TEACHER_TEMPLATE
-    fix_template: str = fmt.FIX_TEMPLATE
+    teacher_template: str = TEACHER_TEMPLATE
+    fix_template: str = FIX_TEMPLATE
     rejected: str = "random"  # random | first | last
     completion_format: str = "fenced"  # fenced | code
     pair_format: str = "auto"  # auto | chat | plain
@@ -202,7 +203,7 @@ def _executed(flow: _Flow, result, iteration: int, cfg: CodeflowConfig) -> None:
         version["error_type"] = error_type(result.load_error or (first.message if first else ""),
                                            first.status if first and not result.load_error else "exception")
         version["feedback"] = format_feedback(result, flow.tests)
-        flow.messages.append({"role": "user", "content": cfg.fix_template.replace("{feedback}", version["feedback"])})
+        flow.messages.append({"role": "user", "content": render(cfg.fix_template, feedback=version["feedback"])})
     flow.versions.append(version)
 
 
@@ -337,7 +338,7 @@ def run_codeflow(cfg: CodeflowConfig, *, resume: bool = False, overwrite: bool =
             preload = (*DEFAULT_PRELOAD, "coverage") if cfg.coverage else DEFAULT_PRELOAD
             with ExecPool(workers=cfg.workers, limits=Limits(test_time=cfg.timeout), preload=preload) as pool:
                 for start in range(0, len(todo), cfg.batch_problems):
-                    flows = [_Flow(i, [{"role": "user", "content": cfg.teacher_template.replace("{instruction}", i.text)}])
+                    flows = [_Flow(i, [{"role": "user", "content": render(cfg.teacher_template, instruction=i.text)}])
                              for i in todo[start : start + cfg.batch_problems]]
                     run_rounds(backend, pool, flows, cfg)
                     pairs = [candidate_pair(f, cfg, chat) for f in flows]

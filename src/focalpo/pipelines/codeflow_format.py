@@ -1,20 +1,19 @@
-"""CodeFlow answer format (Target-DPO, arXiv 2503.02783): teacher prompts and answer parsing.
+"""CodeFlow answer format (Target-DPO, arXiv 2503.02783): parsing the teacher's answers.
 
 A teacher answers a programming instruction with a solution file and a test file, each written as
 `<file>name.py</file>` plus a fenced python block, then `<json>{"solution_file": ..., "test_file":
 ..., "packages": [...]}</json>`. The solution runs against the tests in the sandbox; on failure the
 error report goes back to the model, which returns a corrected solution file (at most 5 rounds).
 
-    prompt = TEACHER_TEMPLATE.replace("{instruction}", instruction)
+    prompt = render(TEACHER_TEMPLATE, instruction=instruction)           # focalpo.prompts
     answer = parse_teacher_answer(teacher(prompt))      # FormatError(reason, message) if unusable
     tests, skipped = test_file_to_tests(answer.test_code, answer.module_name)   # codeflow_tests
     result = execute(answer.solution_code, tests)       # program registered as answer.module_name
     if not result.passed:
-        fix = FIX_TEMPLATE.replace("{feedback}", format_feedback(result, tests))
+        fix = render(FIX_TEMPLATE, feedback=format_feedback(result, tests))
         code = parse_fix_answer(teacher(fix), answer.solution_name)   # FormatError: format_error_feedback
 
-Templates are filled with `str.replace`, never `str.format`: they contain JSON braces.
-The test file is fixed after the first answer: FIX_TEMPLATE asks for the solution file only, and
+The templates (`focalpo.prompts`) ask for this format. The test file is fixed after the first answer: FIX_TEMPLATE asks for the solution file only, and
 `parse_fix_answer` ignores any other file. Why: a preference pair contrasts a failing and a passing
 *solution* judged by the same tests; a model allowed to edit the tests could "fix" them instead.
 A wrong test makes the sample never pass, and it is dropped, as the paper drops such samples.
@@ -29,41 +28,6 @@ import re
 from dataclasses import dataclass
 
 from focalpo.extract import PYTHON_TAGS, extract_code, fenced_blocks
-
-TEACHER_TEMPLATE = """You are an expert Python programmer. Solve the programming task below.
-
-Task:
-{instruction}
-
-Write two files: a solution file with the complete implementation, and a test file that imports
-from the solution file and checks it with `assert` statements, pytest-style `def test_...():`
-functions without arguments, or `unittest.TestCase` methods. Cover normal and edge cases, one
-behaviour per check. The tests must not read stdin, files or the network.
-
-Answer in exactly this format (NAME: a short lowercase module name of letters, digits and "_"):
-
-<file>NAME.py</file>
-```python
-# the complete solution
-```
-<file>test_NAME.py</file>
-```python
-from NAME import ...
-# the tests
-```
-<json>{"solution_file": "NAME.py", "test_file": "test_NAME.py", "packages": []}</json>
-
-List in "packages" the third-party packages the code needs (none for the standard library).
-"""
-
-FIX_TEMPLATE = """Running your tests against your solution failed:
-
-{feedback}
-
-Fix the solution. The test file stays as it is: do not change or repeat it. Answer with the complete
-corrected solution file only, in the same format: its <file> tag with the same name, then one fenced
-python block.
-"""
 
 # Why an answer is unusable; `FormatError.reason` is one of these (counted in the pipeline stats).
 REASONS = (

@@ -25,27 +25,10 @@ from typing import Any, Sequence
 
 from focalpo.extract import extract_code
 from focalpo.pairs import PreferencePair
+from focalpo.prompts import JUDGE_TEMPLATE, render
 
 MAX_REJECTED_LINES = 20  # Target-DPO
 MAX_TOKENS = 2048  # Target-DPO
-
-JUDGE_TEMPLATE = """Two Python programs were written for this task:
-
-{instruction}
-
-Program A (correct):
-```python
-{chosen}
-```
-
-Program B (incorrect):
-```python
-{rejected}
-```
-
-Is there a significant logical difference between A and B (not only formatting, naming or \
-comments)? Answer with one word: yes or no."""
-
 
 def _lines_of(text: str, spans: Sequence[tuple[int, int]]) -> list[str]:
     return [text[s:e] for s, e in spans]
@@ -107,10 +90,8 @@ def rule_filters(pair: PreferencePair, *, tokenizer: Any = None, max_rejected_li
 
 
 def judge_prompt(template: str, instruction: str, chosen: str, rejected: str) -> str:
-    """The judge template with its fields replaced (plain replacement: code has braces)."""
-    for name, value in (("instruction", instruction), ("chosen", chosen), ("rejected", rejected)):
-        template = template.replace("{" + name + "}", value)
-    return template
+    """The judge template (`focalpo.prompts.JUDGE_TEMPLATE`) with its fields filled in."""
+    return render(template, instruction=instruction, chosen=chosen, rejected=rejected)
 
 
 def judge_says_no(answer: str) -> bool:

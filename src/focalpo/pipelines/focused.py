@@ -46,23 +46,9 @@ from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
 from focalpo.problems.registry import load_benchmark
 from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 from focalpo.problems.types import Problem
+from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, TEST_TEMPLATE, program_prompt, test_prompt
 from focalpo.rank import DAMPING, ITERATIONS, LAM, focused_selection, ranks
 
-PROGRAM_TEMPLATE = """Solve the following programming problem in Python.
-
-{prompt}
-
-Answer with a complete, self-contained Python solution in a single ```python code block."""
-
-TEST_TEMPLATE = """Here is a programming problem:
-
-{prompt}
-
-Write one test case for {entry_point}: a single Python `assert` statement that calls it with \
-concrete inputs and checks the exact expected result. Answer with only that assert statement in a \
-single ```python code block; do not write the solution."""
-
-COMPLETE_STOP = ["\nif __name__", "\ndef main(", "\nprint(", "\n```"]  # evalplus' stops for base models
 PAIRS_FILE, SUMMARY_FILE = "pairs.jsonl", "summary.json"
 
 
@@ -124,13 +110,6 @@ class FocusedConfig:
         Shard.parse(self.shard)
 
 
-def render(template: str, **fields: str) -> str:
-    """`template` with each `{name}` of `fields` replaced; other braces are left alone (code has them)."""
-    for name, value in fields.items():
-        template = template.replace("{" + name + "}", value)
-    return template
-
-
 # --------------------------------------------------------------------------------------------------
 # one problem: prompts, extraction, record
 
@@ -149,32 +128,9 @@ class _Task:
     dropped: dict[str, int] = field(default_factory=dict)
 
 
-def prompt_fields(problem: Problem) -> dict[str, str]:
-    """The template fields of a problem: `{prompt}` (its instruction) and `{entry_point}` (a phrase)."""
-    entry = f"the function `{problem.entry_point}`" if problem.entry_point else "the function the problem asks for"
-    return {"prompt": problem.instruct_prompt or problem.prompt, "entry_point": entry}
-
-
-def program_prompt(problem: Problem, cfg: FocusedConfig | None = None) -> str:
-    """What the model is asked for a program: the rendered program template, or (complete style)
-    the problem's code prefix. `focalpo sample` and the toy world's SFT data use the same prompt."""
-    cfg = cfg or FocusedConfig()
-    if cfg.prompt_style == "complete":
-        if not problem.code_prefix:
-            raise ValueError(f"problem {problem.task_id!r} has no code prefix to continue; "
-                             "use prompt_style=instruct for problems stated in prose")
-        return problem.code_prefix
-    return render(cfg.program_template, **prompt_fields(problem))
-
-
-def test_prompt(problem: Problem, cfg: FocusedConfig | None = None) -> str:
-    """What the model is asked for a test case: the rendered test template."""
-    return render((cfg or FocusedConfig()).test_template, **prompt_fields(problem))
-
-
 def _task(problem: Problem, cfg: FocusedConfig) -> _Task:
-    return _Task(problem, problem_seed(cfg.seed, problem.task_id), program_prompt(problem, cfg),
-                 test_prompt(problem, cfg))
+    return _Task(problem, problem_seed(cfg.seed, problem.task_id),
+                 program_prompt(problem, cfg.program_template, cfg.prompt_style), test_prompt(problem, cfg.test_template))
 
 
 def _tree(code: str) -> str | None:

@@ -13,7 +13,7 @@ A concept is a documented public function or method (name, signature, first docs
 called attribute of an imported module (`re.sub`, `collections.Counter`; import aliases resolved, calls
 into the scanned tree itself left out). Each prompt fills `{concepts}` of a template with a random group
 of concepts; answers give the statement, then `Entry point: name`. The paper (arXiv 2502.11475) does not
-publish its prompt; DEFAULT_TEMPLATE is ours. Files that do not decode or parse are skipped and counted.
+publish its prompt; SYNTH_TEMPLATE is ours. Files that do not decode or parse are skipped and counted.
 """
 
 from __future__ import annotations
@@ -32,23 +32,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from focalpo.io import atomic_path
+from focalpo.prompts import SYNTH_TEMPLATE, render
 
-DEFAULT_TEMPLATE = """You are writing exercises for a Python programming course.
-
-Write ONE self-contained Python programming problem that exercises these concepts:
-{concepts}
-
-Requirements:
-- The problem is solved by implementing a single Python function; state its signature.
-- Describe the inputs, the expected output and the edge cases precisely, with one or two examples.
-- Only the Python standard library may be needed; no files, network access or user input.
-- Do not write the solution.
-
-Answer in exactly this format:
-Problem:
-<the problem statement, including the function signature>
-Entry point: <the function name>
-"""
 MIN_STATEMENT_CHARS = 40
 SKIPPED_DIRS = {"__pycache__", "site-packages", "node_modules"}
 TEST_DIRS = {"test", "tests"}
@@ -204,7 +189,7 @@ def check_template(template: str) -> str:
 def build_prompt(template: str, concepts: Sequence[Concept]) -> str:
     """The template with `{concepts}` (one "- ..." line each) and `{n}` replaced; other braces kept."""
     listing = "\n".join(f"- {c.describe()}" for c in concepts)
-    return check_template(template).replace("{n}", str(len(concepts))).replace("{concepts}", listing)
+    return render(check_template(template), n=str(len(concepts)), concepts=listing)
 
 
 def concept_groups(concepts: Sequence[Concept], per_prompt: int, n_prompts: int, seed: int | random.Random = 0
@@ -272,7 +257,7 @@ class SynthStats:
 
 
 def synthesize_problems(backend: Any, concepts: Sequence[Concept], *, n_problems: int, per_prompt: int = 2,
-                        seed: int = 0, template: str = DEFAULT_TEMPLATE, temperature: float = 1.0,
+                        seed: int = 0, template: str = SYNTH_TEMPLATE, temperature: float = 1.0,
                         max_new_tokens: int = 512, prefix: str = "synth", max_rounds: int = 3
                         ) -> tuple[list[dict], SynthStats]:
     """Up to `n_problems` distinct problems (focalpo JSONL dicts); a shortfall from rejected or duplicate
@@ -358,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
     """The synth-prompts command: extract, synthesise, write, summarise."""
     if Path(args.out).exists() and not args.overwrite:  # before any generation is paid for
         raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it, or --out another path")
-    template = DEFAULT_TEMPLATE
+    template = SYNTH_TEMPLATE
     if args.template:
         if not Path(args.template).is_file():
             raise FileNotFoundError(f"--template {args.template}: no such file")

@@ -7,8 +7,8 @@ skills focalpo's pipelines ask of it, in exactly the prompt formats those pipeli
     write_sft("toy_sft.jsonl", examples)
 
 Skills (one example per problem and skill; "repair" only for problems with a failing mutant):
-- "solve": focused's `program_prompt` (PROGRAM_TEMPLATE rendered) -> the fenced reference;
-- "test": focused's `test_prompt` (TEST_TEMPLATE rendered) -> one fenced `assert solve(<args>) == <expected>` from a call test;
+- "solve": `focalpo.prompts.program_prompt` (PROGRAM_TEMPLATE rendered) -> the fenced reference;
+- "test": `focalpo.prompts.test_prompt` (TEST_TEMPLATE rendered) -> one fenced `assert solve(<args>) == <expected>` from a call test;
 - "teacher": CodeFlow TEACHER_TEMPLATE -> `<file>sol.py</file>` + reference, `<file>test_sol.py</file>`
   + a test file of 3-4 asserts from the call tests, and the `<json>` block;
 - "repair": [teacher prompt, teacher answer whose solution is a mutant of the reference (`mutate`),
@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import Sequence
 
 from focalpo.io import atomic_path
-from focalpo.pipelines.codeflow_format import FIX_TEMPLATE, TEACHER_TEMPLATE
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
-from focalpo.pipelines.focused import program_prompt, prompt_fields, test_prompt
 from focalpo.problems.types import Problem
+from focalpo.prompts import FIX_TEMPLATE, TEACHER_TEMPLATE, program_prompt, prompt_fields, render, test_prompt
 from focalpo.toyworld.tasks import LETTERS, run_reference
 
 SKILLS = ("solve", "test", "teacher", "repair")
@@ -161,7 +160,7 @@ def fix_answer(solution: str) -> str:
 
 
 def teacher_prompt(problem: Problem) -> str:
-    return TEACHER_TEMPLATE.replace("{instruction}", prompt_fields(problem)["prompt"])
+    return render(TEACHER_TEMPLATE, instruction=prompt_fields(problem)["prompt"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -268,7 +267,7 @@ def _repairs(problems: Sequence[Problem], seed: int, workers: int | None) -> dic
         if p.task_id in out or not feedback:
             continue
         out[p.task_id] = [_msg("user", teacher_prompt(p)), _msg("assistant", teacher_answer(mutant, test_code)),
-                          _msg("user", FIX_TEMPLATE.replace("{feedback}", feedback)),
+                          _msg("user", render(FIX_TEMPLATE, feedback=feedback)),
                           _msg("assistant", fix_answer(p.canonical_solution))]
     return out
 
