@@ -25,8 +25,8 @@ from typing import Any, Sequence
 
 import torch
 
-ID_KEYS = ("prompt_input_ids", "chosen_input_ids", "rejected_input_ids")
-WEIGHT_KEYS = ("chosen_weights", "rejected_weights")
+from focalpo.weights.build import ID_KEYS, WEIGHT_KEYS  # the example format, defined where it is written
+
 REF_KEYS = ("ref_chosen_logps", "ref_rejected_logps")
 
 

@@ -151,7 +151,7 @@ def wants_nll(examples: Sequence[dict], where: str) -> bool:
 # Models
 
 
-def _load_model(path: str, dtype: str):
+def load_model(path: str, dtype: str):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -185,7 +185,7 @@ def _precompute(cfg: TrainConfig, policy, examples, collator) -> list[dict]:
         attach_reference, default_cache_dir, model_fingerprint, precompute_reference_logps, reference_cache_key,
     )
 
-    ref = _load_model(cfg.ref_model, cfg.dtype) if cfg.ref_model else policy
+    ref = load_model(cfg.ref_model, cfg.dtype) if cfg.ref_model else policy
     if ref is not policy and cfg.disable_dropout:
         _disable_dropout(ref)
     settings = {"max_length": cfg.max_length, "bf16": cfg.bf16}
@@ -227,7 +227,7 @@ def training_arguments(cfg: TrainConfig):
         num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
         save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, bf16=cfg.bf16,
         seed=cfg.seed, report_to=cfg.report_to,
-        remove_unused_columns=False, disable_tqdm=not cfg.progress, use_cpu=_wants_cpu(cfg),
+        remove_unused_columns=False, disable_tqdm=not cfg.progress, use_cpu=wants_cpu(cfg),
         dataloader_pin_memory=_has_accelerator(),
     )
     if cfg.gradient_checkpointing:  # transformers 5 renamed it; the old name warns
@@ -239,7 +239,7 @@ def training_arguments(cfg: TrainConfig):
         raise ConfigError(f"field 'training_args': {e}") from None
 
 
-def _wants_cpu(cfg: TrainConfig) -> bool:
+def wants_cpu(cfg: TrainConfig) -> bool:
     """Train on CPU: asked for (`training_args.use_cpu`, ACCELERATE_USE_CPU) or no accelerator is visible.
 
     Saying so explicitly matters twice: several processes (torchrun / accelerate launch) then use gloo
@@ -280,7 +280,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         ConfigSnapshotCallback, LossSettings, MetricsCallback, WeightedPreferenceTrainer,
     )
 
-    state = PartialState(cpu=_wants_cpu(cfg))  # first use fixes the process group for everyone after
+    state = PartialState(cpu=wants_cpu(cfg))  # first use fixes the process group for everyone after
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
     out = start_output(cfg, state, CONFIG_NAME)
 
@@ -292,7 +292,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
 
     set_seed(cfg.seed)  # before any adapter initialisation
-    policy = _load_model(cfg.model, cfg.dtype)
+    policy = load_model(cfg.model, cfg.dtype)
     policy.config.pad_token_id = tokenizer.pad_token_id
     if cfg.disable_dropout:
         _disable_dropout(policy)
@@ -300,7 +300,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     if cfg.reference == "precompute":
         examples = _precompute(cfg, policy, examples, collator)
     elif cfg.ref_model:
-        ref_model = _load_model(cfg.ref_model, cfg.dtype)
+        ref_model = load_model(cfg.ref_model, cfg.dtype)
     elif not cfg.lora:
         ref_model = copy.deepcopy(policy)  # the initial policy, frozen
     if ref_model is not None and cfg.disable_dropout:

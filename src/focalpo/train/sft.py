@@ -261,11 +261,11 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
 
     # SFTConfig has every field these read, so `focalpo train`'s output handling and arguments serve as they are
     from focalpo.train.run import (
-        METRICS_NAME, _load_model, _wants_cpu, prepare_output, start_output, training_arguments,
+        METRICS_NAME, load_model, wants_cpu, prepare_output, start_output, training_arguments,
     )
     from focalpo.train.trainer import ConfigSnapshotCallback, MetricsCallback
 
-    state = PartialState(cpu=_wants_cpu(cfg))
+    state = PartialState(cpu=wants_cpu(cfg))
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
     if tokenizer.pad_token is None:  # labels carry -100 on padding, so an EOS used as pad is still trained on
@@ -274,7 +274,7 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     out = start_output(cfg, state, CONFIG_NAME)
 
     set_seed(cfg.seed)
-    model = _load_model(cfg.model, cfg.dtype)
+    model = load_model(cfg.model, cfg.dtype)
     model.config.pad_token_id = tokenizer.pad_token_id
     trainer = _trainer_class(cfg)(
         model=model, args=training_arguments(replace(cfg, training_args={"save_strategy": cfg.save_strategy,

@@ -36,6 +36,7 @@ from focalpo.weights.schemes import line_spans_claim, resolve_options
 from focalpo.weights.tokens import TokenizedPair, token_weights, tokenize_pairs
 
 CACHE_FORMAT = 1
+# the keys of a weighted example (`focalpo.train.collate` reads them)
 ID_KEYS = ("prompt_input_ids", "chosen_input_ids", "rejected_input_ids")
 WEIGHT_KEYS = ("chosen_weights", "rejected_weights")
 
