@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import math
 import random
 import statistics
 
 import pytest
 
+from focalpo.cli import main
 from focalpo.analyze import (
     SEGMENTS,
     Table2x2,
     contingency,
     error_concentration,
     format_table,
-    main,
     pair_segments,
     phi_coefficient,
     problem_tables,
@@ -185,11 +186,16 @@ def test_cli(tmp_path, capsys):
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps(PROBLEM) + "\n")
     out = tmp_path / "t.csv"
-    assert main([str(samples), "--out", str(out)]) == 0
+    assert main(["analyze", str(samples), "--out", str(out)]) == 0
     assert "prefix+rejected_mid" in capsys.readouterr().out and out.exists()
-    with pytest.raises(SystemExit):  # refuses to overwrite silently
-        main([str(samples), "--out", str(out)])
-    assert main([str(samples), "--out", str(out), "--overwrite"]) == 0
+    before = out.read_bytes()
+    assert main(["analyze", str(samples), "--out", str(out)]) == 2  # refuses to overwrite silently
+    assert "t.csv exists; pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["analyze", str(samples), "--out", str(out), "--overwrite"]) == 0
+    config = tmp_path / "analyze.yaml"  # the same options from a --config file, a flag overriding it
+    config.write_text(f"samples: {samples}\nunit: char\nout: {out}\n")
+    assert main(["analyze", "--config", str(config), "--overwrite"]) == 0
+    assert "prefix+rejected_mid" in capsys.readouterr().out
     samples.write_text(json.dumps({"programs": [A]}) + "\n")
-    with pytest.raises(ValueError, match=r"samples.jsonl:1: needs field"):
-        main([str(samples)])
+    assert main(["analyze", str(samples)]) == 2
+    assert re.search(r"samples.jsonl:1: needs field", capsys.readouterr().err)

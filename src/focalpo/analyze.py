@@ -1,6 +1,6 @@
 """Focused-DPO's error-concentration analysis: are errors concentrated in the middles of pairs?
 
-    python -m focalpo.analyze samples.jsonl [--unit line|char] [--out table.csv [--overwrite]]
+    focalpo analyze samples.jsonl [--unit line|char] [--out table.csv [--overwrite]]
 
 `samples.jsonl`: one problem per line, `{"task_id": ..., "programs": [str, ...], "correct": [bool, ...]}`,
 or `"pass_matrix": [[bool, ...], ...]` instead of `"correct"` (then correctness is Focused-DPO's own:
@@ -33,15 +33,14 @@ the choices made here:
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from focalpo.io import atomic_path, iter_json_rows
 from focalpo.localize import UNITS, common_prefix_suffix
 
 UNRANKED = ("no_programs", "no_tests")  # statuses of focused records that have no pass matrix
@@ -205,34 +204,36 @@ def format_table(rows: Sequence[ConcentrationRow]) -> str:
 
 def write_csv(rows: Sequence[ConcentrationRow], path: str | os.PathLike) -> None:
     """All fields of every row, header first."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=[fl.name for fl in fields(ConcentrationRow)])
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from focalpo.io import iter_json_rows
+@dataclass
+class AnalyzeConfig:
+    """Options of `focalpo analyze` (flags, `--config` YAML, key=value overrides)."""
 
-    parser = argparse.ArgumentParser(prog="python -m focalpo.analyze", description=__doc__.splitlines()[0])
-    parser.add_argument("samples", help="JSONL (or .json list): task_id, programs, correct or pass_matrix")
-    parser.add_argument("--unit", choices=UNITS, default="line")
-    parser.add_argument("--out", help="also write the table as CSV here")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    args = parser.parse_args(argv)
-    if args.out and os.path.exists(args.out) and not args.overwrite:
-        parser.error(f"{args.out} exists; pass --overwrite to replace it, or --out another path")
+    samples: str = ""  # JSONL (or .json list): task_id, programs, correct or pass_matrix
+    unit: str = "line"  # line | char
+    out: str | None = None  # also write the table as CSV here
+    overwrite: bool = False  # replace an existing `out`
+
+
+def analyze(cfg: AnalyzeConfig) -> list[ConcentrationRow]:
+    """`focalpo analyze`: the rows of the table for `cfg.samples`, written as CSV to `cfg.out` if set."""
+    if not cfg.samples:
+        raise ValueError("analyze config: samples: give a samples file")
+    if cfg.unit not in UNITS:
+        raise ValueError(f"analyze config: unit {cfg.unit!r}: one of {', '.join(UNITS)}")
+    if cfg.out and os.path.exists(cfg.out) and not cfg.overwrite:
+        raise FileExistsError(f"{cfg.out} exists; pass --overwrite to replace it, or --out another path")
     records = []
-    for where, row in iter_json_rows(args.samples):
+    for where, row in iter_json_rows(cfg.samples):
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
         records.append({**row, "source": where})
-    rows = error_concentration(records, unit=args.unit)
-    print(format_table(rows))
-    if args.out:
-        write_csv(rows, args.out)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    rows = error_concentration(records, unit=cfg.unit)
+    if cfg.out:
+        write_csv(rows, cfg.out)
+    return rows

@@ -11,6 +11,7 @@
     focalpo codeflow --instructions tasks.jsonl --backend openai --model M --base-url URL --out runs/cf
     focalpo merge runs/fd-0 runs/fd-1 --out runs/fd           # shards of one pipeline run
     focalpo analyze runs/fd/records.jsonl [--out table.csv]   # error concentration (Phi)
+    focalpo view runs/fd/pairs.jsonl [--tokenizer PATH] [--scheme focused ...]   # -> runs/fd/pairs.html
 
 Each command imports its machinery lazily, so `focalpo --help` stays instant.
 """
@@ -19,107 +20,67 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 
 def _add_eval(sub) -> None:
     from focalpo.problems.registry import BENCHMARKS
 
-    p = sub.add_parser("eval", help="pass@k of samples on a benchmark, executed in the sandbox")
-    p.add_argument("--benchmark", required=True, choices=sorted(BENCHMARKS))
-    src = p.add_mutually_exclusive_group(required=True)
+    p = sub.add_parser("eval", help="pass@k of samples on a benchmark, executed in the sandbox",
+                       description=_OVERRIDES.format(cls="EvalConfig", eg="time_factor=2 memory=8589934592"))
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS))
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--samples", help="evalplus-format JSONL (task_id + solution|completion) or sample dir")
-    src.add_argument("--canonical", action="store_true", help="evaluate the benchmark's reference solutions")
+    src.add_argument("--canonical", action="store_true", default=None, help="evaluate the benchmark's reference solutions")
     p.add_argument("--data", help="benchmark file (default: the bundled copy in ../shared/data)")
     p.add_argument("--out", help="results JSON (default: <samples>.eval_results.json)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing results file")
-    p.add_argument("--workers", type=int, default=None, help="sandbox workers (default: all cores)")
-    p.add_argument("--base-only", action="store_true", help="skip the plus tests")
-    p.add_argument("--details", action="store_true", help="run every test instead of stopping at the first failure")
-    p.add_argument("--min-time-limit", type=float, default=1.0, help="seconds; per-test limit floor")
-    p.add_argument("--time-factor", type=float, default=4.0, help="per-test limit = max(min, factor x reference time)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per test without a reference time")
-    p.add_argument("--sample-time-cap", type=float, default=None,
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing results file")
+    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
+    p.add_argument("--base-only", action="store_true", default=None, help="skip the plus tests")
+    p.add_argument("--details", action="store_true", default=None,
+                   help="run every test instead of stopping at the first failure")
+    p.add_argument("--min-time-limit", type=float, help="seconds; per-test limit floor (default 1)")
+    p.add_argument("--time-factor", type=float, help="per-test limit = max(min, factor x reference time) (default 4)")
+    p.add_argument("--timeout", dest="test_time", type=float, help="seconds per test without a reference time")
+    p.add_argument("--sample-time-cap", type=float,
                    help="seconds: cap of the whole-sample time limit the benchmark's harness applies (evalplus: "
                         "min(cap, sum of per-test limits) + 2 s, cap 60; BigCodeBench: cap + 2 s, cap 240); "
                         "0 = per-test limits only")  # fmt: skip
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    _add_config_args(p, "EvalConfig")
     p.set_defaults(func=_cmd_eval)
 
 
-def _canonical_samples(benchmark: str, data: str | None) -> str:
-    import json
-
-    from focalpo.problems import load_benchmark
-
-    problems = load_benchmark(benchmark, data)
-    fd, path = tempfile.mkstemp(prefix=f"{benchmark.replace('+', 'plus')}-canonical-", suffix=".jsonl")
-    with open(fd, "w") as f:
-        for p in problems:
-            f.write(json.dumps({"task_id": p.task_id, "completion": p.canonical_solution}) + "\n")
-    return path
-
-
 def _cmd_eval(args) -> int:
-    samples = args.samples
-    out = args.out
-    if args.canonical:
-        samples = _canonical_samples(args.benchmark, args.data)
-        out = out or str(Path(samples).with_suffix(".eval_results.json"))
-    try:
-        return _evaluate(args, samples, out)
-    finally:
-        if args.canonical:  # the reference solutions' temp file; the results keep each program
-            Path(samples).unlink(missing_ok=True)
-
-
-def _evaluate(args, samples: str, out: str | None) -> int:
     from focalpo.eval.run import EvalConfig, evaluate_benchmark, print_report
 
-    cfg = EvalConfig(
-        benchmark=args.benchmark,
-        samples=samples,
-        data=args.data,
-        out=out,
-        workers=args.workers,
-        base_only=args.base_only,
-        details=args.details,
-        min_time_limit=args.min_time_limit,
-        time_factor=args.time_factor,
-        test_time=args.timeout,
-        sample_time_cap=args.sample_time_cap,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
-    result = evaluate_benchmark(cfg)
-    print_report(result)
+    print_report(evaluate_benchmark(_config(EvalConfig, args)))
     return 0
 
 
 def _add_localize(sub) -> None:
-    p = sub.add_parser("localize", help="TRL prompt/chosen/rejected rows -> pair records with D+/D- or prefix/suffix spans")
-    p.add_argument("--in", dest="in_path", required=True, help="TRL preference rows: .jsonl, .jsonl.gz or a .json list")
-    p.add_argument("--out", required=True, help="pair records (JSONL)")
-    p.add_argument("--method", choices=["lcs", "prefix-suffix"], default="lcs", help="Target-DPO LCS lines or Focused-DPO prefix/suffix")
-    p.add_argument("--unit", choices=["line", "char"], default="line", help="prefix/suffix granularity")
-    p.add_argument("--refine", action="store_true", help="lcs: narrow changed lines to the differing words")
-    p.add_argument("--no-fences", action="store_true", help="lcs: compare whole texts, not the fenced code")
-    p.add_argument("--line-spans", choices=["whole", "content"], default="whole",
+    p = sub.add_parser("localize", help="TRL prompt/chosen/rejected rows -> pair records with D+/D- or prefix/suffix spans",
+                       description=_OVERRIDES.format(cls="LocalizeConfig", eg="lines=content"))
+    p.add_argument("--in", dest="input", help="TRL preference rows: .jsonl, .jsonl.gz or a .json list")
+    p.add_argument("--out", help="pair records (JSONL)")
+    p.add_argument("--method", choices=["lcs", "prefix-suffix"], help="Target-DPO LCS lines (default) or Focused-DPO prefix/suffix")
+    p.add_argument("--unit", choices=["line", "char"], help="prefix/suffix granularity (default line)")
+    p.add_argument("--refine", action="store_true", default=None, help="lcs: narrow changed lines to the differing words")
+    p.add_argument("--no-fences", dest="fenced", action="store_false", default=None,
+                   help="lcs: compare whole texts, not the fenced code")
+    p.add_argument("--line-spans", dest="lines", choices=["whole", "content"],
                    help="lcs: a changed line's span is the whole line (indentation, content, newline; as the "
-                        "official Target-DPO code) or its content from the first non-blank character")  # fmt: skip
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+                        "official Target-DPO code; default) or its content from the first non-blank character")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing output file")
+    _add_config_args(p, "LocalizeConfig")
     p.set_defaults(func=_cmd_localize)
 
 
 def _cmd_localize(args) -> int:
-    from focalpo.localize import localize_file
+    from focalpo.localize import LocalizeConfig, run_localize
 
-    stats = localize_file(
-        args.in_path, args.out, method=args.method, overwrite=args.overwrite,
-        unit=args.unit, refine=args.refine, fenced=not args.no_fences, lines=args.line_spans,
-    )  # fmt: skip
-    print(stats.summary(args.method, args.out))
+    cfg = _config(LocalizeConfig, args)
+    print(run_localize(cfg).summary(cfg.method, cfg.out))
     return 0
 
 
@@ -134,7 +95,6 @@ def _add_train(sub) -> None:
     p.add_argument("--data", help="pairs JSONL (focalpo.pairs) or pre-weighted examples JSONL")
     p.add_argument("--scheme", help="weight scheme: dpo, rpo, focused, target, target-rpo, ... (default dpo)")
     p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
-    p.add_argument("--config", help="YAML recipe (e.g. configs/target_dpo.yaml)")
     p.add_argument("--beta", type=float)
     p.add_argument("--alpha", type=float, help="weight of the NLL term of rpo / target-rpo (default 1.0)")
     p.add_argument("--loss-type", help="sigmoid (default), ipo, hinge")
@@ -147,18 +107,15 @@ def _add_train(sub) -> None:
     p.add_argument("--resume", action="store_true", default=None, help="continue from the last checkpoint in --output")
     p.add_argument("--overwrite", action="store_true", default=None, help="reuse a non-empty --output (drops its checkpoints and metrics)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    _add_config_args(p, "TrainConfig", recipe=True)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
-    from focalpo.config import load_config
     from focalpo.train.config import TrainConfig
     from focalpo.train.run import train
 
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "overrides")}
-    cfg = load_config(TrainConfig, args.config, args.overrides, flags=flags)
-    result = train(cfg)
+    result = train(_config(TrainConfig, args))
     if result.is_main_process:
         print(f"trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in {result.output}, "
               f"metrics in {result.metrics}")
@@ -174,7 +131,6 @@ def _add_focused(sub) -> None:
         "backend_options.dtype=bfloat16) override the --config YAML. Outputs records.jsonl, "
         "pairs.jsonl and summary.json in --out.",
     )
-    p.add_argument("--config", help="YAML with FocusedConfig fields")
     p.add_argument("--out", help="run directory (records.jsonl, pairs.jsonl, summary.json, config.json)")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
     p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
@@ -191,6 +147,7 @@ def _add_focused(sub) -> None:
     p.add_argument("--lam", type=float, help="λ of Diff = rank difference + λ·common length (default 1)")
     p.add_argument("--max-pairs", type=int, help="pairs per problem (default 1)")
     _add_run_args(p)
+    _add_config_args(p, "FocusedConfig")
     p.set_defaults(func=_cmd_focused)
 
 
@@ -214,24 +171,6 @@ def _add_run_args(p) -> None:
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
-
-
-def _pipeline_config(cls, args, template_flags: tuple[str, ...]):
-    """A pipeline's config from --config YAML < flags (template flags read from their files) <
-    --backend-option < key=value overrides."""
-    import json
-
-    from focalpo.generate.base import parse_backend_option
-    from focalpo.config import load_config
-
-    skip = ("command", "func", "config", "overrides", "resume", "overwrite", "backend_option", *template_flags)
-    flags = {k: v for k, v in vars(args).items() if k not in skip}
-    for name in template_flags:
-        if getattr(args, name):
-            flags[name] = Path(getattr(args, name)).read_text(encoding="utf-8")
-    overrides = [f"backend_options.{k}={json.dumps(v)}" for k, v in map(parse_backend_option, args.backend_option)]
-    return load_config(cls, args.config, overrides + args.overrides, flags=flags)
 
 
 def _print_run(summary: dict, out: str) -> None:
@@ -244,7 +183,7 @@ def _print_run(summary: dict, out: str) -> None:
 def _cmd_focused(args) -> int:
     from focalpo.pipelines.focused import FocusedConfig, run_focused
 
-    cfg = _pipeline_config(FocusedConfig, args, ("program_template", "test_template"))
+    cfg = _config(FocusedConfig, args, files=("program_template", "test_template"), skip=_RUN_MODE)
     _print_run(run_focused(cfg, resume=args.resume, overwrite=args.overwrite), cfg.out)
     return 0
 
@@ -259,7 +198,6 @@ def _add_codeflow(sub) -> None:
         "max_rejected_lines=30) override the --config YAML. Outputs records.jsonl, pairs.jsonl, "
         "summary.json and report.txt in --out.",
     )
-    p.add_argument("--config", help="YAML with CodeflowConfig fields")
     p.add_argument("--out", help="run directory")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--instructions", help="JSONL of {task_id, instruction}")
@@ -279,6 +217,7 @@ def _add_codeflow(sub) -> None:
     p.add_argument("--judge-template", metavar="FILE", help="judge prompt template ({instruction}, {chosen}, {rejected})")
     p.add_argument("--timeout", type=float, help="seconds per test (default 4)")
     _add_run_args(p)
+    _add_config_args(p, "CodeflowConfig")
     p.set_defaults(func=_cmd_codeflow)
 
 
@@ -286,7 +225,7 @@ def _cmd_codeflow(args) -> int:
     from focalpo.pipelines.codeflow import CodeflowConfig, run_codeflow
     from focalpo.pipelines.codeflow_report import format_report
 
-    cfg = _pipeline_config(CodeflowConfig, args, ("teacher_template", "fix_template", "judge_template"))
+    cfg = _config(CodeflowConfig, args, files=("teacher_template", "fix_template", "judge_template"), skip=_RUN_MODE)
     summary = run_codeflow(cfg, resume=args.resume, overwrite=args.overwrite)
     print(format_report(summary), end="")
     print(f"pairs: {Path(cfg.out) / 'pairs.jsonl'}; records: {Path(cfg.out) / 'records.jsonl'}")
@@ -295,17 +234,20 @@ def _cmd_codeflow(args) -> int:
 
 def _add_merge(sub) -> None:
     p = sub.add_parser("merge", help="merge the shard runs of a data pipeline into one run directory")
-    p.add_argument("runs", nargs="+", help="shard run directories (--out of each --shard i/N run)")
-    p.add_argument("--out", required=True, help="merged run directory")
-    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("runs", nargs="*", help="shard run directories (--out of each --shard i/N run)")
+    p.add_argument("--out", help="merged run directory")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace a run already in --out")
+    _add_config_args(p, "MergeConfig")
     p.set_defaults(func=_cmd_merge)
 
 
 def _cmd_merge(args) -> int:
-    from focalpo.pipelines.runner import merge_runs
+    from focalpo.pipelines.runner import MergeConfig, merge_runs
 
-    result = merge_runs(args.runs, args.out, overwrite=args.overwrite)
-    print(f"merged {result['records']} records from {len(args.runs)} runs into {args.out} "
+    args.runs = args.runs or None  # none on the command line: the YAML's, if any
+    cfg = _config(MergeConfig, args)
+    result = merge_runs(cfg.runs, cfg.out, overwrite=cfg.overwrite)
+    print(f"merged {result['records']} records from {len(cfg.runs)} runs into {cfg.out} "
           f"({result['summary']['pairs']} pairs)")
     if result["missing_shards"]:
         print(f"warning: shards {', '.join(result['missing_shards'])} are missing", file=sys.stderr)
@@ -314,33 +256,50 @@ def _cmd_merge(args) -> int:
 
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="Focused-DPO's error-concentration table (Phi of prefix/middle/suffix)")
-    p.add_argument("samples", help="JSONL: task_id, programs, correct or pass_matrix (a focused run's records.jsonl)")
-    p.add_argument("--unit", choices=["line", "char"], default="line")
+    p.add_argument("samples", nargs="?", help="JSONL: task_id, programs, correct or pass_matrix (a focused run's records.jsonl)")
+    p.add_argument("--unit", choices=["line", "char"], help="common prefix/suffix granularity (default line)")
     p.add_argument("--out", help="also write the table as CSV")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", default=None)
+    _add_config_args(p, "AnalyzeConfig")
     p.set_defaults(func=_cmd_analyze)
 
 
 def _cmd_analyze(args) -> int:
-    from focalpo.analyze import main as analyze_main
+    from focalpo.analyze import AnalyzeConfig, analyze, format_table
 
-    argv = [args.samples, "--unit", args.unit] + (["--out", args.out] if args.out else [])
-    return analyze_main(argv + (["--overwrite"] if args.overwrite else []))
+    print(format_table(analyze(_config(AnalyzeConfig, args))))
+    return 0
 
 
 def _add_synth_prompts(sub) -> None:
-    from focalpo.pipelines.synth import add_arguments
+    from focalpo.generate import BACKENDS
 
     p = sub.add_parser("synth-prompts", help="Focused-DPO phase 0: problems from concepts (APIs, documented "
-                       "functions) in Python sources, written by a model")
-    add_arguments(p)
+                       "functions) in Python sources, written by a model",
+                       description=_OVERRIDES.format(cls="SynthConfig", eg="n_problems=500"))
+    p.add_argument("--source-dir", help="directory of Python sources to take concepts from")
+    p.add_argument("--out", help="problems JSONL (focalpo format, no tests yet)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), help="generation backend (default hf)")
+    p.add_argument("--model", help="HF model dir / hub id, or the served model name (openai)")
+    p.add_argument("--base-url", help="openai backend: server URL up to and including /v1")
+    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend keyword option, repeatable (JSON values: 16, 0.5, true, [\"a\"])")
+    p.add_argument("--n-problems", type=int, help="default 100")
+    p.add_argument("--concepts-per-prompt", type=int, help="default 2")
+    p.add_argument("--template", metavar="FILE", help="prompt template with a {concepts} field")
+    p.add_argument("--temperature", type=float, help="default 1.0")
+    p.add_argument("--max-new-tokens", type=int, help="default 512")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --out file")
+    _add_config_args(p, "SynthConfig")
     p.set_defaults(func=_cmd_synth_prompts)
 
 
 def _cmd_synth_prompts(args) -> int:
-    from focalpo.pipelines.synth import run
+    from focalpo.pipelines.synth import SynthConfig, format_summary, run_synth
 
-    return run(args)
+    print(format_summary(run_synth(_config(SynthConfig, args, files=("template",)))))
+    return 0
 
 
 def _add_sft(sub) -> None:
@@ -352,7 +311,6 @@ def _add_sft(sub) -> None:
     p.add_argument("--model", help="local HF model directory (its tokenizer needs a chat template)")
     p.add_argument("--data", help='chat JSONL: {"messages": [{"role": ..., "content": ...}, ...]} per line')
     p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
-    p.add_argument("--config", help="YAML recipe with SFTConfig fields")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--num-train-epochs", type=float)
     p.add_argument("--max-steps", type=int)
@@ -364,16 +322,14 @@ def _add_sft(sub) -> None:
     p.add_argument("--overwrite", action="store_true", default=None,
                    help="reuse a non-empty --output (drops its checkpoints and metrics)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    _add_config_args(p, "SFTConfig", recipe=True)
     p.set_defaults(func=_cmd_sft)
 
 
 def _cmd_sft(args) -> int:
-    from focalpo.config import load_config
     from focalpo.train.sft import SFTConfig, sft
 
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "func", "config", "overrides")}
-    result = sft(load_config(SFTConfig, args.config, args.overrides, flags=flags))
+    result = sft(_config(SFTConfig, args))
     if result.is_main_process:
         d = result.data
         print(f"sft: {d.examples} of {d.rows} examples ({d.dropped} dropped: prompt >= max_length; {d.truncated} "
@@ -390,7 +346,6 @@ def _add_sample(sub) -> None:
         description="Flags and key=value overrides (any SampleConfig field, e.g. backend_options.dtype=bfloat16) "
         "override the --config YAML. Prompts are focalpo focused's program prompts.",
     )
-    p.add_argument("--config", help="YAML with SampleConfig fields")
     p.add_argument("--out", help="samples JSONL (its config goes to <stem>.sample_config.json)")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
     p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
@@ -408,19 +363,43 @@ def _add_sample(sub) -> None:
     run.add_argument("--resume", action="store_true", help="keep the complete problems in --out, sample the rest")
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+    _add_config_args(p, "SampleConfig")
     p.set_defaults(func=_cmd_sample)
 
 
 def _cmd_sample(args) -> int:
     from focalpo.eval.sample import SampleConfig, run_sample
 
-    cfg = _pipeline_config(SampleConfig, args, ("program_template",))
+    cfg = _config(SampleConfig, args, files=("program_template",), skip=_RUN_MODE)
     cfg.resume, cfg.overwrite = cfg.resume or args.resume, cfg.overwrite or args.overwrite
     result = run_sample(cfg)
     data = f" --data {cfg.problems}" if cfg.problems else ""
     print(f"sampled {result['sampled']} problems ({result['skipped']} already complete) x {cfg.n} into {cfg.out}; "
           f"evaluate: focalpo eval --benchmark {cfg.benchmark}{data} --samples {cfg.out}")
+    return 0
+
+
+def _add_view(sub) -> None:
+    p = sub.add_parser(
+        "view", help="a self-contained HTML page of any pairs file: chosen beside rejected, localised spans, "
+        "token weights per scheme, the evidence behind each pair",
+        description=_OVERRIDES.format(cls="ViewConfig", eg="page_size=50"),
+    )
+    p.add_argument("pairs", nargs="?", help="pair records (JSONL) written by focused, codeflow or localize")
+    p.add_argument("--out", help="HTML file (default: <pairs>.html beside the pairs file)")
+    p.add_argument("--tokenizer", help="tokenizer (local directory or hub id): colour tokens by their weight")
+    p.add_argument("--scheme", dest="schemes", action="append", metavar="NAME",
+                   help="weight scheme to show, repeatable (default: all of focalpo.weights)")
+    p.add_argument("--records", help="the run's records.jsonl (default: the one beside the pairs file, if any)")
+    _add_config_args(p, "ViewConfig")
+    p.set_defaults(func=_cmd_view)
+
+
+def _cmd_view(args) -> int:
+    from focalpo.report.viewer import ViewConfig, view
+
+    result = view(_config(ViewConfig, args))
+    print(f"{result['pairs']} pairs in {result['out']}")
     return 0
 
 
@@ -453,6 +432,41 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------------
+# one convention for every command: a typed config, --config YAML, flags, key=value overrides
+
+_OVERRIDES = ("Flags and key=value overrides (any {cls} field, e.g. {eg}) override the --config YAML; "
+              "defaults are the {cls} field defaults.")
+_RUN_MODE = ("resume", "overwrite")  # run flags of the data pipelines, passed beside their config
+
+
+def _add_config_args(p, cls: str, *, recipe: bool = False) -> None:
+    what = "YAML recipe (e.g. configs/target_dpo.yaml)" if recipe else "YAML"
+    p.add_argument("--config", help=f"{what} with {cls} fields")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
+
+
+def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = ()):
+    """`cls` from --config YAML < flags (None = not given; a `files` flag names a file whose text is the
+    value) < --backend-option KEY=VALUE < key=value overrides (`focalpo.config.load_config`)."""
+    import json
+
+    from focalpo.config import load_config
+    from focalpo.generate.base import parse_backend_option
+
+    ignored = {"command", "func", "config", "overrides", "backend_option", *skip}
+    flags = {k: v for k, v in vars(args).items() if k not in ignored}
+    for name in files:
+        if flags.get(name):
+            path = Path(flags[name])
+            if not path.is_file():
+                raise FileNotFoundError(f"--{name.replace('_', '-')} {path}: no such file")
+            flags[name] = path.read_text(encoding="utf-8")
+    options = [parse_backend_option(o) for o in getattr(args, "backend_option", [])]
+    overrides = [f"backend_options.{k}={json.dumps(v)}" for k, v in options]
+    return load_config(cls, args.config, overrides + list(args.overrides), flags=flags)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="focalpo", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -466,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codeflow(sub)
     _add_merge(sub)
     _add_analyze(sub)
+    _add_view(sub)
     _add_demo(sub)
     return parser
 

@@ -12,7 +12,11 @@
 - `lcs_regions(chosen, rejected)`: Target-DPO Algorithm 1 (arXiv 2503.02783): a longest common
   subsequence of lines; chosen lines outside it are D+, rejected lines outside it are D-.
 - `refine_spans(...)`: narrows changed lines to the differing words (difflib over word tokens).
-- `localize_pair` / `localize_file`: records for `focalpo.pairs`, the engine of `focalpo localize`.
+- `localize_pair` / `localize_file` / `run_localize(LocalizeConfig)`: records for `focalpo.pairs`,
+  the engine of `focalpo localize`.
+
+Over 400 lines on purpose: both papers' localisers share the line conventions below, and keeping
+them beside each other is what keeps them consistent.
 
 Conventions (chosen so that a span matches how byte-level BPE tokenizers cut code):
 
@@ -419,3 +423,27 @@ def localize_file(
         raise ValueError(f"{in_path}: no rows")
     write_pairs(out_path, pairs, overwrite=overwrite)
     return _stats(pairs)
+
+
+@dataclass
+class LocalizeConfig:
+    """Options of `focalpo localize` (flags, `--config` YAML, key=value overrides)."""
+
+    input: str = ""  # TRL preference rows: .jsonl, .jsonl.gz or a .json list
+    out: str = ""  # pair records (JSONL)
+    method: str = "lcs"  # lcs (Target-DPO D+/D-) | prefix-suffix (Focused-DPO middles)
+    unit: str = "line"  # prefix-suffix granularity: line | char
+    refine: bool = False  # lcs: narrow changed lines to the differing words
+    fenced: bool = True  # lcs: compare the fenced code when both completions hold one
+    lines: str = "whole"  # lcs: a changed line's span is the whole line | its content
+    overwrite: bool = False
+
+
+def run_localize(cfg: LocalizeConfig) -> LocalizeStats:
+    """`focalpo localize`: `localize_file` with the config's options."""
+    if not cfg.input or not cfg.out:
+        raise ValueError("localize config: give input (--in) and out (--out)")
+    if cfg.method not in ("lcs", "prefix-suffix"):
+        raise ValueError(f"localize config: method {cfg.method!r}: lcs | prefix-suffix")
+    return localize_file(cfg.input, cfg.out, method=cfg.method, overwrite=cfg.overwrite, unit=cfg.unit,
+                         refine=cfg.refine, fenced=cfg.fenced, lines=cfg.lines)

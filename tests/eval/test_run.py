@@ -97,6 +97,22 @@ def test_canonical_evaluates_the_reference_solutions_and_leaves_no_temp_file(ben
     assert list(scratch.iterdir()) == []
 
 
+def test_eval_options_from_a_config_file_with_flag_and_override(bench, tmp_path, capsys):
+    data, samples, out = bench
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"benchmark: jsonl\ndata: {data}\nsamples: {samples}\nout: {out}\nworkers: 2\n"
+                      "progress: false\nbase_only: true\n")
+    assert main(["eval", "--config", str(config), "--details", "details=false"]) == 0  # the override wins
+    recs = json.loads(out.read_text())["samples"]
+    assert [r["plus_status"] for r in recs] == [None] * 4  # base_only from the YAML
+    assert [f["test"] for f in recs[1]["failures"]] == ["b0"]  # fail-fast: details=false applied last
+    capsys.readouterr()
+    assert main(["eval", "--config", str(config), "canonical=true", "--overwrite"]) == 2
+    assert "give either samples (--samples) or canonical (--canonical), not both" in capsys.readouterr().err
+    assert main(["eval", "--config", str(config), "sample_time_cap=abc"]) == 2
+    assert "override 'sample_time_cap=abc': field 'sample_time_cap': expected float" in capsys.readouterr().err
+
+
 def test_details_runs_every_test(bench):
     data, samples, out = bench
     assert _run(data, samples, out, "--details") == 0

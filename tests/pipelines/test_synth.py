@@ -5,29 +5,27 @@ Run: .venv/bin/python -m pytest tests/pipelines/test_synth.py -q
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 import pytest
 
+from focalpo.cli import build_parser
 from focalpo.generate import get_backend
-from focalpo.prompts import SYNTH_TEMPLATE
 from focalpo.pipelines.synth import (
     Concept,
     RejectedAnswer,
-    add_arguments,
     build_prompt,
     concept_groups,
     extract_concepts,
     parse_problem,
-    run,
     scan_sources,
     synthesize_problems,
     write_problems,
 )
 from focalpo.problems.jsonl import load_jsonl
+from focalpo.prompts import SYNTH_TEMPLATE
 
 TEXTUTILS = '''"""Text helpers."""
 import re
@@ -268,10 +266,10 @@ def test_write_problems_refuses_to_overwrite(tmp_path):
     assert write_problems(out, [], overwrite=True) == 0 and out.read_text() == ""
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return parser.parse_args(argv)
+def run(argv: list[str]) -> int:
+    """`focalpo synth-prompts ARGV` with the CLI's errors raised, not turned into exit code 2."""
+    args = build_parser().parse_args(["synth-prompts", *argv])
+    return args.func(args)
 
 
 def test_run_through_argparse(tmp_path, capsys):
@@ -279,17 +277,17 @@ def test_run_through_argparse(tmp_path, capsys):
     src, out = write_tree(tmp_path / "tree"), tmp_path / "out.jsonl"
     argv = ["--source-dir", str(src), "--out", str(out), "--backend", "scripted", "--n-problems", "2",
             "--backend-option", "default=" + json.dumps([GOOD_A, GOOD_B])]
-    assert run(parse_args(argv)) == 0
+    assert run(argv) == 0
     assert capsys.readouterr().out == (
         "synth-prompts: 11 concepts (5 functions, 6 APIs) from 3 files (2 skipped as undecodable or unparsable); "
         f"4 prompts sent, 1 problems written to {out}; rejected: duplicate 3.\n"
     )
     assert [(p.task_id, p.entry_point) for p in load_jsonl(out)] == [("synth/0", "count_runs")]
     with pytest.raises(FileExistsError, match=f"{out} exists; pass --overwrite"):
-        run(parse_args(argv))
+        run(argv)
     template = tmp_path / "t.txt"
     template.write_text("Only {concepts}!")
-    assert run(parse_args([*argv, "--overwrite", "--template", str(template), "--seed", "1"])) == 0
+    assert run([*argv, "--overwrite", "--template", str(template), "--seed", "1"]) == 0
     assert load_jsonl(out)[0].meta["source"] == "synth-prompts"
 
 
@@ -309,9 +307,9 @@ def test_run_errors(tmp_path):
     ]
     for extra, error, message in cases:
         with pytest.raises(error, match=message):
-            run(parse_args([*base, *extra]))
+            run([*base, *extra])
     with pytest.raises(ValueError, match="--model is required with --backend hf"):
-        run(parse_args(["--source-dir", str(tmp_path), "--out", str(tmp_path / "o.jsonl")]))
+        run(["--source-dir", str(tmp_path), "--out", str(tmp_path / "o.jsonl")])
     assert not (tmp_path / "o.jsonl").exists()
 
 

@@ -15,8 +15,10 @@ with their expected outputs: the first samples run while the other tasks are sti
 from __future__ import annotations
 
 import gc
+import json
 import itertools
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -93,10 +95,11 @@ def _evalplus_slack(details: bool) -> float:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Options of one evaluation run (the CLI flags of `focalpo eval`)."""
+    """Options of one evaluation run (`focalpo eval`: flags, `--config` YAML, key=value overrides)."""
 
-    benchmark: str
-    samples: str
+    benchmark: str = ""  # a focalpo.problems benchmark name
+    samples: str = ""  # evalplus-format JSONL (task_id + solution|completion) or sample directory
+    canonical: bool = False  # evaluate the benchmark's reference solutions instead of `samples`
     data: str | None = None
     out: str | None = None
     workers: int | None = None
@@ -111,6 +114,13 @@ class EvalConfig:
     memory: int = Limits().memory
     overwrite: bool = False
     progress: bool = True
+
+    def check(self) -> None:
+        """Raise ValueError naming the first invalid option."""
+        if not self.benchmark:
+            raise ValueError("eval config: benchmark: give a benchmark (--benchmark)")
+        if bool(self.samples) == self.canonical:
+            raise ValueError("eval config: give either samples (--samples) or canonical (--canonical), not both")
 
 
 def default_out_path(samples: str) -> Path:
@@ -164,7 +174,30 @@ def _record(task_id: str, index: int, program: str, base: ExecResult, plus: Exec
 
 
 def evaluate_benchmark(cfg: EvalConfig) -> dict:
-    """Run the evaluation and return the results dict (also written to `cfg.out` when set)."""
+    """Run the evaluation and return the results dict, also written to `cfg.out` (default: beside the
+    samples, `default_out_path`). With `canonical`, the samples are the reference solutions, written
+    to a temporary file that is removed afterwards (the results keep each program)."""
+    cfg.check()
+    if not cfg.canonical:
+        return _evaluate(cfg)
+    samples = canonical_samples(cfg.benchmark, cfg.data)
+    try:
+        return _evaluate(replace(cfg, samples=samples, canonical=False, out=cfg.out or str(default_out_path(samples))))
+    finally:
+        Path(samples).unlink(missing_ok=True)
+
+
+def canonical_samples(benchmark: str, data: str | None) -> str:
+    """A temporary samples file holding the benchmark's reference solutions; the caller removes it."""
+    problems = load_benchmark(benchmark, data)
+    fd, path = tempfile.mkstemp(prefix=f"{benchmark.replace('+', 'plus')}-canonical-", suffix=".jsonl")
+    with open(fd, "w", encoding="utf-8") as f:
+        for p in problems:
+            f.write(json.dumps({"task_id": p.task_id, "completion": p.canonical_solution}) + "\n")
+    return path
+
+
+def _evaluate(cfg: EvalConfig) -> dict:
     from focalpo.problems.groundtruth import prepare_expected
     from focalpo.sandbox import ExecPool, TimeBudget
 

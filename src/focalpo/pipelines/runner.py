@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from focalpo.io import write_json, write_jsonl
@@ -55,3 +56,12 @@ def merge_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *,
     write_json(out / CONFIG_FILE, merged)
     summary = module.write_outputs(out, records, merged)
     return {"records": len(records), "missing_shards": missing_shards(shards), "summary": summary}
+
+
+@dataclass
+class MergeConfig:
+    """Options of `focalpo merge`."""
+
+    runs: list[str] = field(default_factory=list)  # shard run directories (the --out of each --shard i/N)
+    out: str = ""  # merged run directory
+    overwrite: bool = False  # replace a run already in `out`

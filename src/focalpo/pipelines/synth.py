@@ -2,8 +2,9 @@
 
     focalpo synth-prompts --source-dir REPO --out problems.jsonl --backend openai --model M \
         --base-url http://localhost:8000/v1 [--n-problems 100] [--concepts-per-prompt 2] [--template FILE]
+    run_synth(SynthConfig(source_dir="repo/", out="problems.jsonl", backend="openai", model="M", ...))
 
-In Python:
+Step by step:
 
     concepts = extract_concepts("repo/")             # documented functions and called library APIs
     problems, stats = synthesize_problems(backend, concepts, n_problems=100)
@@ -18,7 +19,6 @@ publish its prompt; SYNTH_TEMPLATE is ours. Files that do not decode or parse ar
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib.util
 import json
@@ -301,65 +301,65 @@ def write_problems(path: str | os.PathLike, problems: Sequence[dict], *, overwri
     return len(problems)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from focalpo.generate import BACKENDS
+@dataclass
+class SynthConfig:
+    """Options of `focalpo synth-prompts` (flags, `--config` YAML, key=value overrides)."""
 
-    parser.add_argument("--source-dir", required=True, help="directory of Python sources to take concepts from")
-    parser.add_argument("--out", required=True, help="problems JSONL (focalpo format, no tests yet)")
-    parser.add_argument("--backend", default="hf", choices=sorted(BACKENDS))
-    parser.add_argument("--model", help="HF model dir / hub id, or the served model name (openai)")
-    parser.add_argument("--base-url", help="openai backend: server URL up to and including /v1")
-    parser.add_argument("--n-problems", type=int, default=100)
-    parser.add_argument("--concepts-per-prompt", type=int, default=2)
-    parser.add_argument("--template", metavar="FILE", help="prompt template with a {concepts} field")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="backend keyword option, repeatable (JSON values: 16, 0.5, true, [\"a\"])")
+    source_dir: str = ""  # directory of Python sources to take concepts from
+    out: str = ""  # problems JSONL (focalpo format, no tests yet)
+    backend: str = "hf"  # focalpo.generate backend: hf, openai, scripted
+    model: str = ""  # HF model dir / hub id, or the served model name (openai)
+    base_url: str | None = None  # openai backend: server URL up to and including /v1
+    backend_options: dict = field(default_factory=dict)
+    n_problems: int = 100
+    concepts_per_prompt: int = 2
+    template: str = SYNTH_TEMPLATE  # the prompt, with a {concepts} field (`--template FILE` reads it)
+    temperature: float = 1.0
+    max_new_tokens: int = 512
+    seed: int = 0
+    overwrite: bool = False
 
-
-def _backend(args: argparse.Namespace) -> Any:
-    from focalpo.generate import get_backend
-    from focalpo.generate.base import parse_backend_option
-
-    options = dict(parse_backend_option(o) for o in args.backend_option)
-    if args.model is not None:
-        options["model"] = args.model
-    elif args.backend in ("hf", "openai"):
-        raise ValueError(f"--model is required with --backend {args.backend}")
-    if args.base_url is not None:
-        if args.backend != "openai":
+    def check(self) -> None:
+        """Raise ValueError naming the first invalid option."""
+        if not self.source_dir or not self.out:
+            raise ValueError("synth-prompts config: give source_dir (--source-dir) and out (--out)")
+        if not self.model and self.backend in ("hf", "openai"):
+            raise ValueError(f"--model is required with --backend {self.backend}")
+        if self.base_url is not None and self.backend != "openai":
             raise ValueError("--base-url only applies to --backend openai")
-        options["base_url"] = args.base_url
-    try:
-        return get_backend(args.backend, **options)
-    except TypeError as e:  # an option the backend does not take
-        raise ValueError(str(e)) from None
+        check_template(self.template)
 
 
-def run(args: argparse.Namespace) -> int:
-    """The synth-prompts command: extract, synthesise, write, summarise."""
-    if Path(args.out).exists() and not args.overwrite:  # before any generation is paid for
-        raise FileExistsError(f"{args.out} exists; pass --overwrite to replace it, or --out another path")
-    template = SYNTH_TEMPLATE
-    if args.template:
-        if not Path(args.template).is_file():
-            raise FileNotFoundError(f"--template {args.template}: no such file")
-        template = check_template(Path(args.template).read_text(encoding="utf-8"))
-    concepts, scan = scan_sources(args.source_dir)
+def run_synth(cfg: SynthConfig, *, backend: Any = None) -> dict:
+    """`focalpo synth-prompts`: extract concepts, synthesise problems, write them; returns the counts."""
+    from focalpo.generate.base import backend_from_config
+
+    cfg.check()
+    if Path(cfg.out).exists() and not cfg.overwrite:  # before any generation is paid for
+        raise FileExistsError(f"{cfg.out} exists; pass --overwrite to replace it, or --out another path")
+    concepts, scan = scan_sources(cfg.source_dir)
     if not concepts:
-        raise ValueError(f"no concepts found under {args.source_dir} ({scan.files_parsed} files parsed, "
+        raise ValueError(f"no concepts found under {cfg.source_dir} ({scan.files_parsed} files parsed, "
                          f"{len(scan.skipped)} skipped): no documented public functions or library calls")
+    if backend is None:
+        try:
+            backend = backend_from_config(cfg)
+        except TypeError as e:  # an option the backend does not take
+            raise ValueError(str(e)) from None
     problems, stats = synthesize_problems(
-        _backend(args), concepts, n_problems=args.n_problems, per_prompt=args.concepts_per_prompt,
-        seed=args.seed, template=template, temperature=args.temperature, max_new_tokens=args.max_new_tokens)
-    write_problems(args.out, problems, overwrite=args.overwrite)
+        backend, concepts, n_problems=cfg.n_problems, per_prompt=cfg.concepts_per_prompt,
+        seed=cfg.seed, template=cfg.template, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+    write_problems(cfg.out, problems, overwrite=cfg.overwrite)
     n_api = sum(c.kind == "api" for c in concepts)
-    rejected = ", ".join(f"{r} {n}" for r, n in sorted(stats.rejected.items())) or "none"
-    print(f"synth-prompts: {len(concepts)} concepts ({len(concepts) - n_api} functions, {n_api} APIs) from "
-          f"{scan.files_parsed} files ({len(scan.skipped)} skipped as undecodable or unparsable); "
-          f"{stats.prompts} prompts sent, {stats.kept} problems written to {args.out}; rejected: {rejected}.")
-    return 0
+    return {"concepts": len(concepts), "functions": len(concepts) - n_api, "apis": n_api,
+            "files_parsed": scan.files_parsed, "files_skipped": len(scan.skipped), "prompts": stats.prompts,
+            "problems": stats.kept, "rejected": dict(sorted(stats.rejected.items())), "out": cfg.out}
 
+
+def format_summary(summary: dict) -> str:
+    """The one-line report `focalpo synth-prompts` prints."""
+    rejected = ", ".join(f"{r} {n}" for r, n in summary["rejected"].items()) or "none"
+    return (f"synth-prompts: {summary['concepts']} concepts ({summary['functions']} functions, {summary['apis']} "
+            f"APIs) from {summary['files_parsed']} files ({summary['files_skipped']} skipped as undecodable or "
+            f"unparsable); {summary['prompts']} prompts sent, {summary['problems']} problems written to "
+            f"{summary['out']}; rejected: {rejected}.")
