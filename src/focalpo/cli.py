@@ -19,6 +19,7 @@ Each command imports its machinery lazily, so `focalpo --help` stays instant.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -244,8 +245,7 @@ def _add_merge(sub) -> None:
 def _cmd_merge(args) -> int:
     from focalpo.pipelines.runner import MergeConfig, merge_runs
 
-    args.runs = args.runs or None  # none on the command line: the YAML's, if any
-    cfg = _config(MergeConfig, args)
+    cfg = _config(MergeConfig, args, positional="runs")
     result = merge_runs(cfg.runs, cfg.out, overwrite=cfg.overwrite)
     print(f"merged {result['records']} records from {len(cfg.runs)} runs into {cfg.out} "
           f"({result['summary']['pairs']} pairs)")
@@ -267,7 +267,7 @@ def _add_analyze(sub) -> None:
 def _cmd_analyze(args) -> int:
     from focalpo.analyze import AnalyzeConfig, analyze, format_table
 
-    print(format_table(analyze(_config(AnalyzeConfig, args))))
+    print(format_table(analyze(_config(AnalyzeConfig, args, positional="samples"))))
     return 0
 
 
@@ -398,7 +398,7 @@ def _add_view(sub) -> None:
 def _cmd_view(args) -> int:
     from focalpo.report.viewer import ViewConfig, view
 
-    result = view(_config(ViewConfig, args))
+    result = view(_config(ViewConfig, args, positional="pairs"))
     print(f"{result['pairs']} pairs in {result['out']}")
     return 0
 
@@ -446,7 +446,20 @@ def _add_config_args(p, cls: str, *, recipe: bool = False) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, applied last")
 
 
-def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = ()):
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def take_overrides(args, positional: str) -> None:
+    """argparse gives a positional argument (`merge RUN...`, `analyze FILE`) the key=value overrides that
+    follow it; hand them back to `args.overrides`. A positional given nowhere becomes None (the YAML's)."""
+    value = getattr(args, positional)
+    items = value if isinstance(value, list) else [value] if value else []
+    keep = [v for v in items if not _OVERRIDE.match(v)]
+    args.overrides = [v for v in items if _OVERRIDE.match(v)] + list(args.overrides)
+    setattr(args, positional, (keep or None) if isinstance(value, list) else (keep[0] if keep else None))
+
+
+def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = (), positional: str | None = None):
     """`cls` from --config YAML < flags (None = not given; a `files` flag names a file whose text is the
     value) < --backend-option KEY=VALUE < key=value overrides (`focalpo.config.load_config`)."""
     import json
@@ -454,6 +467,8 @@ def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = (
     from focalpo.config import load_config
     from focalpo.generate.base import parse_backend_option
 
+    if positional:
+        take_overrides(args, positional)
     ignored = {"command", "func", "config", "overrides", "backend_option", *skip}
     flags = {k: v for k, v in vars(args).items() if k not in ignored}
     for name in files:
