@@ -6,7 +6,7 @@ Baseline: evalplus 0.3.1 (`evalplus.evaluate`, default fast check, `--parallel 2
 
     python bench/evalplus_compare.py [--cases p1,p2,p3,verdicts,mutants] [--repeat 3]
         [--evalplus-repeat 1] [--verdict-runs 5] [--recheck 3] [--workers 2] [--evalplus-only]
-        [--python PY] [--interleave]
+        [--python PY] [--interleave] [--baseline-checkout DIR]
 
 Cases:
   p1        164 HumanEval+ canonical solutions, base + plus tests          target >= 2.5x
@@ -18,6 +18,10 @@ Cases:
   mutants   ~1,250 seeded AST mutants (bench/mutants.py), both tools, default fast mode; per-sample
             agreement on pass/fail (evalplus: pass iff base_status == plus_status == "pass"), target
             >= 99 %; each disagreement is re-judged `--recheck` times by both tools and categorised
+
+`--baseline-checkout DIR` also times `focalpo eval` of another checkout (its own `DIR/.venv`, e.g. a
+`git worktree` of the commit before a change) in the same cases, interleaved with this one (B F B F
+...), and prints this checkout's speed-up over it: a "no slower than before" check in one run.
 
 Times are wall-clock seconds of each command, median over repetitions: focalpo's at exit,
 evalplus's both when its results file is written and at exit (see bench/runners.py: its exit waits
@@ -72,11 +76,14 @@ class Bench:
             self.evalplus = Evalplus(data_dir=args.data_dir)
             self.focalpo = Focalpo(data=args.focalpo_data)
         self.focalpo_ok = False
+        self.before = Focalpo(repo=args.baseline_checkout, data=args.focalpo_data) if args.baseline_checkout else None
+        self.before_warmed: set[str] = set()
         self.focalpo_why = "skipped (--evalplus-only)"
         self.warmed: set[str] = set()
         self.focalpo_broken: dict[str, str] = {}  # benchmark -> error of the run that failed
         self.counter = 0
-        self.evalplus_runs: dict[str, list[Run]] = {}  # case -> runs (reused for verdicts)
+        self.evalplus_runs: dict[str, list[Run]] = {}
+        self.baseline_rows: dict[str, dict] = {}  # case -> this checkout vs --baseline-checkout  # case -> runs (reused for verdicts)
         self.report: dict = {"cases": {}, "machine": machine_info(), "args": {k: str(v) for k, v in vars(args).items()}}
 
     # ---------------------------------------------------------------- plumbing
@@ -107,6 +114,17 @@ class Bench:
         gt = (run.summary.get("timings") or {}).get("ground_truth", 0.0)
         note = f"  [ground truth took {gt:.0f}s: cache was cold (focalpo source changed?)]" if gt > 10 else ""
         log(f"  focalpo  {case}: {run.wall_s:.2f}s, {run.n_pass}/{len(run.verdicts)} pass{busy(run)}{note}")
+        return run
+
+    def run_before(self, case: str, samples: Path, benchmark: str, base_only: bool) -> Run:
+        """One timed run of the --baseline-checkout's focalpo (warmed up once per benchmark, untimed)."""
+        if benchmark not in self.before_warmed:
+            log(f"  baseline checkout warm-up ({benchmark}, untimed)")
+            self.before.run(self.case_file(WARMUP_CASE[benchmark]), benchmark, False, self.args.workers,
+                            self.fresh("before-warmup"))
+            self.before_warmed.add(benchmark)
+        run = self.before.run(samples, benchmark, base_only, self.args.workers, self.fresh(f"before-{case}"))
+        log(f"  baseline {case}: {run.wall_s:.2f}s, {run.n_pass}/{len(run.verdicts)} pass{busy(run)}")
         return run
 
     def focalpo_runs(self, case: str, samples: Path, benchmark: str, base_only: bool, n: int) -> list[Run] | str:
@@ -145,6 +163,22 @@ class Bench:
         samples = self.case_file(name)
         n = sum(1 for _ in open(samples))
         log(f"{name}: {n} samples, {case.benchmark}, {'base only' if case.base_only else 'base + plus'}")
+        if self.before is not None and self.focalpo_ok:  # this checkout and the baseline one, alternating
+            before, now = [], []
+            for _ in range(self.args.repeat):
+                before.append(self.run_before(name, samples, case.benchmark, case.base_only))
+                now += self.focalpo_runs(name, samples, case.benchmark, case.base_only, 1)
+            self.baseline_rows[name] = {
+                "baseline_checkout": str(self.args.baseline_checkout),
+                "baseline_runs_s": [r.wall_s for r in before], "focalpo_runs_s": [r.wall_s for r in now],
+                "baseline_s": statistics.median(r.wall_s for r in before),
+                "focalpo_s": statistics.median(r.wall_s for r in now),
+                "baseline_pass": [r.n_pass for r in before], "focalpo_pass": [r.n_pass for r in now],
+            }
+            row = self.baseline_rows[name]
+            row["speedup_vs_baseline"] = row["baseline_s"] / row["focalpo_s"]
+            log(f"  {name}: this checkout {row['focalpo_s']:.2f}s, baseline {row['baseline_s']:.2f}s "
+                f"(x{row['speedup_vs_baseline']:.2f})")
         ep, fp = self.timed_runs(name, samples, case)
         self.evalplus_runs[name] = ep
         row = {
@@ -289,6 +323,11 @@ class Bench:
                 self.focalpo_why = f"not available: {why}"
                 log(f"focalpo side skipped: {why}")
         self.report["focalpo_available"] = self.focalpo_ok
+        if self.before is not None:
+            ok, why = self.before.available()
+            if not ok:
+                raise SystemExit(f"--baseline-checkout {self.args.baseline_checkout}: {why}")
+            self.report["baseline_checkout"] = self.baseline_rows
         log(f"work folder {self.work}")
         steps = {"p1": lambda: self.timing_case("p1"), "p2": lambda: self.timing_case("p2"),
                  "p3": lambda: self.timing_case("p3"), "verdicts": self.verdicts_case, "mutants": self.mutants_case}
@@ -353,6 +392,11 @@ def print_tables(report: dict) -> None:
             else:
                 why = "focalpo failed" if "focalpo_error" in r else "n/a"
                 print(f"{c:4} | {r['samples']:7} | {ep:27} | {'-':>18} | {'-':>25} | {'>=' + format(r['target'], 'g') + 'x':6} | {why:24}{floor}")
+    if report.get("baseline_checkout"):
+        print("\ncase | this checkout s (median) | baseline checkout s (median) | speed-up over the baseline")
+        for c, r in report["baseline_checkout"].items():
+            print(f"{c:4} | {r['focalpo_s']:24.2f} | {r['baseline_s']:28.2f} | {r['speedup_vs_baseline']:.2f}x  "
+                  f"(runs {r['focalpo_runs_s']} vs {r['baseline_runs_s']})")
     if "verdicts" in cases:
         print("\ncanonical verdicts (pass count per run)")
         for name, r in cases["verdicts"].items():
@@ -402,6 +446,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--python", default=None,
                     help="run both tools on this interpreter (venvs bench/.venv-{evalplus,focalpo}-<version>-<hash>); "
                          "default: evalplus from the bench's interpreter, focalpo from <repo>/.venv")
+    ap.add_argument("--baseline-checkout", type=Path, default=None,
+                    help="also time this checkout's focalpo (DIR/.venv) side by side, e.g. a git worktree of an "
+                         "earlier commit")
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="parent of the temporary folder (default: the system temp dir; never inside the repo)")
     ap.add_argument("--keep-work", action="store_true", help="keep the temporary folder of samples and results")
