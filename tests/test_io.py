@@ -1,6 +1,6 @@
 """Tests of focalpo.io: a failed write never touches the existing file or leaves a temp file.
 
-Run: .venv/bin/python -m pytest tests/test_atomic.py -q
+Run: .venv/bin/python -m pytest tests/test_io.py -q
 """
 
 from __future__ import annotations

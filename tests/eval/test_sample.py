@@ -1,6 +1,6 @@
 """`focalpo sample`: exact sample files from a scripted backend, and their pass@k through `focalpo eval`.
 
-Run: .venv/bin/python -m pytest tests/test_sample.py -q
+Run: .venv/bin/python -m pytest tests/eval/test_sample.py -q
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Most tests use `FakePool`, which runs the trusted toy reference programs in-process and reports
 fixed durations, so the arithmetic is exact. `test_real_sandbox_*` run HumanEval+/MBPP+ problems in
 the real sandbox; the full benchmarks are `@pytest.mark.slow` (measured on 2 cores: HumanEval+
-~25 s to fill + ~15 s to re-judge, MBPP+ ~60 s + ~70 s). Run: `pytest tests/test_groundtruth.py -q`
+~25 s to fill + ~15 s to re-judge, MBPP+ ~60 s + ~70 s). Run: `pytest tests/problems/test_groundtruth.py -q`
 (`-m slow` for the full runs).
 """
 
@@ -24,7 +24,7 @@ from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Verdict
 from focalpo.sandbox.wire import Pickled, to_plain
 
 # the shipped data beside the checkout, or wherever $FOCALPO_DATA_DIR says (a clone elsewhere)
-DATA = Path(os.environ.get("FOCALPO_DATA_DIR") or Path(__file__).parents[1] / ".." / "shared" / "data")
+DATA = Path(os.environ.get("FOCALPO_DATA_DIR") or Path(__file__).parents[2] / ".." / "shared" / "data")
 HEP, MBPP = DATA / "HumanEvalPlus-v0.1.10.jsonl.gz", DATA / "MbppPlus-v0.2.0.jsonl.gz"
 needs_data = pytest.mark.skipif(not HEP.is_file(), reason=f"benchmark data not found in {DATA}")
 

@@ -22,7 +22,7 @@ tokenizer, `sft_config.yaml` (the resolved config, also copied into every checkp
 `metrics.jsonl` (one record per logged step). The model's own loss (shifted cross-entropy, -100
 ignored) is used, with `transformers.Trainer` unchanged.
 
-Tests: .venv/bin/python -m pytest tests/train/test_sft_train.py -q
+Tests: .venv/bin/python -m pytest tests/train/test_sft.py -q
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ name file:line and field, truncation and dropping are counted, the CLI run lower
 reloadable model, SFT on one example makes greedy generation reproduce it, a busy output is refused.
 
 The tiny Llama carries the toy world's chat template (assistant turns end with </s>).
-Run: .venv/bin/python -m pytest tests/train/test_sft_train.py -q
+Run: .venv/bin/python -m pytest tests/train/test_sft.py -q
 """
 
 from __future__ import annotations
