@@ -45,13 +45,13 @@ def test_each_segment_has_its_own_budget(pool):
 def test_chunks_of_one_list_share_its_budget(monkeypatch):
     """Two chunks of one list, run one after the other: the first spends the budget, so the second
     times out at its first test without starting a process."""
-    from focalpo.sandbox.pool import _Slot
+    from focalpo.sandbox.slot import Slot
 
     budget = TimeBudget(0.7)
     first, second = Job(SLOW, _tests(3), budgets=[budget]), Job(SLOW, _tests(3, "u"), budgets=[budget])
     attempts = []
-    real = _Slot._attempt
-    monkeypatch.setattr(_Slot, "_attempt", lambda self, job, *a: attempts.append(job) or real(self, job, *a))
+    real = Slot._attempt
+    monkeypatch.setattr(Slot, "_attempt", lambda self, run, *a: attempts.append(run.job) or real(self, run, *a))
     with ExecPool(workers=1, limits=FAST) as pool:
         a, b = pool.map([first]), pool.map([second])
     assert "timeout" in statuses(a[0])

@@ -19,7 +19,7 @@ import pytest
 from sandbox_helpers import FAST, HANG, run_one, statuses
 
 from focalpo.sandbox import AssertTest, CallTest, Job, StdioTest, UnittestTest, _job, execute
-from focalpo.sandbox import pool as pool_module
+from focalpo.sandbox import slot as slot_module
 from focalpo.sandbox.asserts import rewrite_asserts
 from focalpo.sandbox.feedback import CoverageLines
 
@@ -322,8 +322,8 @@ def test_default_jobs_are_unchanged(pool, monkeypatch):
     """No module name, files or coverage: the job gets exactly the spec keys it always got, and
     the results are those of before (tracebacks aside, which only failing tests carry)."""
     specs = []
-    send = pool_module.send_raw  # the job's spec goes pickled, as the zygote's second frame
-    monkeypatch.setattr(pool_module, "send_raw", lambda sock, data: (specs.append(pickle.loads(data)), send(sock, data)))
+    send = slot_module.send_raw  # the job's spec goes pickled, as the zygote's second frame
+    monkeypatch.setattr(slot_module, "send_raw", lambda sock, data: (specs.append(pickle.loads(data)), send(sock, data)))
     program = "def add(a, b):\n    print('adding')\n    return a + b\n"
     tests = [
         CallTest("ok", "add", (1, 2), expected=3),

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from sandbox_helpers import FAST, HANG, assert_no_leftovers, job_uids, leftover_processes, run_one, statuses
 
-import focalpo.sandbox.pool as sandbox_pool
+import focalpo.sandbox.slot as sandbox_slot
 from focalpo.sandbox import AssertTest, CallTest, ExecPool, ExecResult, Job, Limits, StdioTest, UnittestTest, execute
 from focalpo.sandbox.wire import Opaque, safe_loads
 
@@ -1036,7 +1036,7 @@ def test_expected_outputs_never_reach_the_job(pool, monkeypatch):
     """The job scans every gc-tracked container for the expected value; and everything the parent
     sends to the zygote is checked for it too."""
     sent: list[bytes] = []
-    real_send, real_send_raw = sandbox_pool.send_msg, sandbox_pool.send_raw
+    real_send, real_send_raw = sandbox_slot.send_msg, sandbox_slot.send_raw
 
     def spy(sock, obj, fds=()):
         sent.append(pickle.dumps(obj))
@@ -1046,8 +1046,8 @@ def test_expected_outputs_never_reach_the_job(pool, monkeypatch):
         sent.append(bytes(data))
         return real_send_raw(sock, data)
 
-    monkeypatch.setattr(sandbox_pool, "send_msg", spy)
-    monkeypatch.setattr(sandbox_pool, "send_raw", spy_raw)
+    monkeypatch.setattr(sandbox_slot, "send_msg", spy)
+    monkeypatch.setattr(sandbox_slot, "send_raw", spy_raw)
     program = f'''
 import gc, sys
 # Built at run time (the program text holds it reversed) and kept in one object for the whole job

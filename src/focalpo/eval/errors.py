@@ -32,7 +32,7 @@ BUILTIN_TYPE_NAMES = frozenset(
 _TYPE_KEEPING_ERRORS = ("TypeError", "AttributeError")
 
 _STATUS_TYPES = {Status.WRONG_ANSWER: "WrongAnswer", Status.TIMEOUT: "Timeout", Status.MEMORY: "MemoryExceeded"}
-# focalpo.sandbox.pool prefixes this to every verdict of a program that raised while loading.
+# focalpo.sandbox.attempt prefixes this to every verdict of a program that raised while loading.
 LOAD_FAILURE_PREFIX = "program failed to load: "
 _HEAD = re.compile(r"([A-Za-z_][\w.]*)(?::\s*(.*))?", re.S)
 _QUOTED = re.compile(r"""(?<!\w)(?:'([^'\n]*)'|"([^"\n]*)")(?!\w)""")

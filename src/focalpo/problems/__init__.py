@@ -15,6 +15,9 @@ Expected outputs of HumanEval+/MBPP+ come from running the reference solutions:
 `focalpo.problems.groundtruth.fill_expected`.
 """
 
+# First: registers the benchmarks' named oracles with the sandbox's judge (see its docstring), so
+# a process that loads problems can judge them.
+from focalpo.problems import oracles  # noqa: F401
 from focalpo.problems.bigcodebench import load_bigcodebench
 from focalpo.problems.evalplus import load_humaneval_plus, load_mbpp_plus
 from focalpo.problems.humaneval import load_humaneval

@@ -27,7 +27,7 @@ computed and merged in, so a subset can be filled first and the rest later.
 `prepare_expected` does all of this but the filling itself: it returns a `GroundTruth` that fills
 one problem at a time, so that `focalpo eval` runs a task's samples while it fills the next task.
 
-Run: `fill_expected(load_mbpp_plus(path), path)` (timings in tests/test_groundtruth.py).
+Run: `fill_expected(load_mbpp_plus(path), path)` (timings in tests/problems/test_groundtruth.py).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from focalpo.io import atomic_path, atomic_write_bytes
 from focalpo.problems import Problem, dataset_hash
 from focalpo.io import cache_root
-from focalpo.sandbox.oracles import GROUND_TRUTH_TRANSFORMS, judge_call
+from focalpo.problems.oracles import GROUND_TRUTH_TRANSFORMS
+from focalpo.sandbox.judge import judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
 from focalpo.sandbox.wire import Opaque, Pickled, safe_loads
 

@@ -17,9 +17,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from focalpo.problems.oracles import check_oracle_name
 from focalpo.problems.rows import Row, iter_jsonl
 from focalpo.problems.types import Problem
-from focalpo.sandbox.oracles import check_oracle_name
 from focalpo.sandbox.types import CallTest, TestCase, test_from_dict, test_to_dict
 
 DEFAULT_SPLIT = "base"

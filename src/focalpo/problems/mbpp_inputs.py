@@ -5,7 +5,7 @@ MBPP+ stores test inputs as JSON, which has no tuples, sets or complex numbers; 
 `deserialize_mbpp_input` applies the same conversion to one input (an argument list), including
 evalplus's quirks: some conversions keep only the first arguments, and Mbpp/115 turns an empty
 list into `{}` (a dict). Special oracles are chosen by entry point, as in
-`evalplus/eval/__init__.py` (names of `focalpo.sandbox.oracles`).
+`evalplus/eval/__init__.py` (names of `focalpo.problems.oracles`).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def deserialize_mbpp_input(task_id: str, inp: list) -> tuple:
     return tuple(convert(inp) if convert else inp)
 
 
-# Entry point -> oracle name (focalpo.sandbox.oracles), evalplus 0.3.1 semantics.
+# Entry point -> oracle name (focalpo.problems.oracles), evalplus 0.3.1 semantics.
 MBPP_ORACLES: dict[str, str] = {
     **dict.fromkeys(
         ["similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",

@@ -12,7 +12,7 @@ scrubbed environment. Every job is a fresh `fork()` of it (about 1 ms) that deco
 (so every job of a zygote starts from the same heap), imports the program and runs its tests in
 order, reporting on a private pipe (passing tests a few milliseconds' worth per message; a big
 return value as its bare pickle, read in place). Call and stdin/stdout tests are judged in the
-parent (`oracles.judge_call`): the job only returns values, decoded by an unpickler that builds
+parent (`focalpo.sandbox.judge`): the job only returns values, decoded by an unpickler that builds
 nothing but plain builtin values, and never sees the expected outputs. Each test has its own time
 limit: an in-process timer first, then a hard kill by the parent, after which a fresh job continues
 with the next test. `Job(budgets=[TimeBudget(62.0)])` also bounds the whole list's wall time
@@ -23,6 +23,13 @@ with the next test. `Job(budgets=[TimeBudget(62.0)])` also bounds the whole list
 sys.path), and `ExecResult.coverage` gives the program's line coverage by the tests (coverage.py,
 merged over the job's processes). Failing tests carry `Verdict.traceback`, the last frames of the
 program, test code and extra files (a load error: `ExecResult.load_traceback`).
+
+Modules: `types` (tests, limits, jobs, results), `pool` (scheduling jobs on slots), `slot` (one
+zygote and the deadlines of its jobs), `attempt` (the parent's side of the frame protocol),
+`judge` (verdicts decided in the parent; benchmarks' named oracles are registered there by
+`focalpo.problems.oracles`), `zygote`, `isolation` (the zygote's namespaces and mounts),
+`confine` (each job's rlimits, uid, environment), `_job` (the harness inside the job), `wire`
+(frames, safe unpickling), `asserts`/`guards` (assertions that program objects cannot fake).
 
 What is isolated (as root on Linux; `ExecPool.isolation` / `ExecResult.isolation` report what
 was actually in force, with notes on what was not):
@@ -92,10 +99,13 @@ from focalpo.sandbox.types import (
     AssertTest,
     CallTest,
     ExecResult,
+    Job,
     Limits,
+    SandboxError,
     Status,
     StdioTest,
     TestCase,
+    TimeBudget,
     UnittestTest,
     Verdict,
     test_from_dict,
@@ -108,7 +118,7 @@ __all__ = [
     "Verdict", "test_from_dict", "test_to_dict",
 ]  # fmt: skip
 
-_POOL_NAMES = frozenset({"DEFAULT_PRELOAD", "ExecPool", "Job", "SandboxError", "TimeBudget", "execute"})
+_POOL_NAMES = frozenset({"DEFAULT_PRELOAD", "ExecPool", "execute"})
 
 
 def __getattr__(name: str):

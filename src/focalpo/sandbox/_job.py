@@ -1,11 +1,11 @@
 """The harness inside one sandboxed job process (forked from the zygote; never imported by users).
 
-`run_job(spec, result_fd)` confines the process (session, rlimits, uid, environment, working
-directory), imports the untrusted program and runs its tests one by one, writing one frame per
-test to `result_fd` (see `focalpo.sandbox.wire`). It judges nothing that the parent can judge:
-call tests send their return value, stdio tests their stdout. Assertion and unittest tests can
-only be decided here, next to the program, with the guards of `focalpo.sandbox.guards`; see the
-isolation notes in `focalpo.sandbox`.
+`run_job(spec, result_fd)`, in a process that `focalpo.sandbox.confine` confined (session,
+rlimits, uid, environment, working directory), imports the untrusted program and runs its tests
+one by one, writing one frame per test to `result_fd` (see `focalpo.sandbox.wire`). It judges
+nothing that the parent can judge: call tests send their return value, stdio tests their stdout.
+Assertion and unittest tests can only be decided here, next to the program, with the guards of
+`focalpo.sandbox.guards`; see the isolation notes in `focalpo.sandbox`.
 
 Each test runs under an in-process timer (SIGALRM -> `TimeLimitExceeded`); a program that blocks
 or swallows it is killed by the parent at the hard deadline, which this module cannot influence.
@@ -15,6 +15,11 @@ Optional, only when the spec asks (the common case pays nothing): the program as
 that file with coverage.py ("coverage": "cov" frames of newly executed lines after the load and
 after every test, so lines survive a hard kill), and, for failing tests only, a "tb" frame with
 the failure's frames in the program, the test code and the extra files, formatted by the parent.
+
+Why one file of ~700 lines: all of it is the harness inside the job, which runs beside untrusted
+code under rules every part must keep (the harness's own builtins, functions bound before the
+program runs, nothing imported that the zygote has not imported: every module is in every job's
+heap). The process confinement that does not share these rules lives in `confine.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import io
 import os
 import pickle
 import random
-import resource
 import signal
 import sys
 import time
@@ -38,7 +42,8 @@ import warnings
 
 from focalpo.sandbox import guards
 from focalpo.sandbox.jobfiles import PROGRAM_MODULE  # default __name__ of the program: not "__main__"
-from focalpo.sandbox.wire import _SCALAR_TYPES, HEADER, RAW, Opaque, plain, to_plain
+from focalpo.sandbox.confine import enter_environment
+from focalpo.sandbox.wire import HEADER, RAW, SCALAR_TYPES, Opaque, plain, to_plain
 
 # Bound before any untrusted code runs, so a program that clobbers `os.write` & co. (as
 # evalplus's reliability guard does to the *program's* view) cannot break the reporting path.
@@ -179,59 +184,7 @@ def _code_of(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Confinement
-
-
-def confine(spec: dict, result_fd: int, out_fd: int, err_fd: int) -> None:
-    """Everything that must happen before untrusted code runs. Runs as root where available."""
-    os.setsid()  # own session and process group: kill(0, ...) reaches only the job
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(out_fd, 1)
-    os.dup2(err_fd, 2)
-    os.dup2(result_fd, 3)
-    os.closerange(4, 1 << 16)  # the zygote's control socket and every other inherited fd
-    limits = spec["limits"]
-    os.chdir(spec["workdir"])
-    for res, value in (
-        (resource.RLIMIT_AS, limits["memory"]),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_FSIZE, limits["file_size"]),
-        (resource.RLIMIT_NOFILE, limits["open_files"]),
-        (resource.RLIMIT_NPROC, limits["processes"]),
-    ):
-        if value is not None:
-            resource.setrlimit(res, (value, value))
-    _prefer_oom_kill()
-    uid = spec.get("uid")
-    if uid is not None:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    _set_parent_death_signal()
-    if "env" in spec:  # otherwise the zygote already holds the job environment (prepare_zygote)
-        _enter_environment(spec["env"])
-    random.seed(0)  # same inputs, same verdicts: programs that use `random` unseeded are repeatable
-    module = spec.get("module", PROGRAM_MODULE)
-    if module != PROGRAM_MODULE:
-        sys.argv = [module + ".py"]
-
-
-def _prefer_oom_kill() -> None:
-    """Make this job, and every process it starts (they inherit it), the kernel OOM killer's first
-    victims: memory is bounded per process (RLIMIT_AS), so a job of many processes can still
-    exhaust the host, and then it must die, not the evaluator or the user's other work. Raising
-    one's own score needs no privilege; where /proc is missing this is skipped."""
-    try:
-        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
-    except OSError:
-        return
-    try:
-        _write(fd, b"1000")
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+# Set-up (the process itself is confined by `focalpo.sandbox.confine`)
 
 
 def prepare_zygote(env: dict[str, str] | None) -> None:
@@ -252,7 +205,7 @@ def prepare_zygote(env: dict[str, str] | None) -> None:
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="replace")
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="replace")
     if env is not None:
-        _enter_environment(env)
+        enter_environment(env)
 
 
 def seed_numpy() -> None:
@@ -260,27 +213,6 @@ def seed_numpy() -> None:
     np_random = sys.modules.get("numpy.random")
     if np_random is not None:
         np_random.seed(0)
-
-
-def _enter_environment(env: dict[str, str]) -> None:
-    import tempfile
-
-    os.environ.clear()
-    os.environ.update(env)
-    tempfile.tempdir = env["TMPDIR"]
-
-try:  # resolved once in the zygote, not per job
-    import ctypes
-
-    _prctl = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # pragma: no cover - not Linux
-    _prctl = None
-
-
-def _set_parent_death_signal() -> None:
-    # After setuid (a credential change clears it): die with the zygote.
-    if _prctl is not None:
-        _prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 # --------------------------------------------------------------------------------------------------
@@ -711,7 +643,7 @@ class _PlainPickler(pickle.Pickler):
 def _pickle_plain(value, view: bool = False):
     """The value's pickle as bytes or, with `view`, as any buffer (a big one is not copied)."""
     t = type(value)
-    if t in _SCALAR_TYPES or (t in _SEQUENCES and len(value) <= 64 and _SCALAR_TYPES.issuperset(map(type, value))):
+    if t in SCALAR_TYPES or (t in _SEQUENCES and len(value) <= 64 and SCALAR_TYPES.issuperset(map(type, value))):
         return _dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # most return values: no Pickler needed
     buf = io.BytesIO()
     try:
@@ -734,7 +666,12 @@ def _is_big(value) -> bool:
 
 
 def run_job(spec: dict, result_fd: int = 3) -> None:
-    """Load the program, run spec["tests"], report each; never returns."""
+    """Load the program, run spec["tests"], report each; never returns. The process has been
+    confined already (`focalpo.sandbox.confine.confine`)."""
+    random.seed(0)  # same inputs, same verdicts: programs that use `random` unseeded are repeatable
+    module = spec.get("module", PROGRAM_MODULE)
+    if module != PROGRAM_MODULE:
+        sys.argv = [module + ".py"]
     runner = _Runner(spec)
     report = runner.reporter = _Reporter(result_fd, spec.get("batch", False))
     measure = spec.get("coverage", False)
@@ -779,4 +716,4 @@ def _flush_and_exit(status: int) -> None:
     _exit(status)
 
 
-__all__ = ["run_job", "confine", "TimeLimitExceeded", "Opaque"]
+__all__ = ["run_job", "prepare_zygote", "TimeLimitExceeded", "Opaque"]

@@ -16,6 +16,9 @@ real ones, whatever a program replaces later.
 
 Not a security boundary against a program that sets out to forge all this (see the isolation
 notes in `focalpo.sandbox`): it stops the natural ways of faking a pass.
+
+One file (~460 lines): the operator, unittest and checker guards share one notion of "the
+program's object" and run under the harness's own builtins; split, each part would have to repeat it.
 """
 
 from __future__ import annotations

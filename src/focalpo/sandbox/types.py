@@ -1,10 +1,10 @@
-"""Plain data types of the execution sandbox: test cases, limits, verdicts, results.
+"""Plain data types of the execution sandbox: test cases, limits, jobs, verdicts, results.
 
 Four test formats cover every benchmark and pipeline in focalpo; the problem layer
 (`focalpo.problems`) turns each benchmark into them, so the executor has no benchmark special case:
 
 - `CallTest`      call `entry_point(*args)`; the output is judged in the trusted parent against
-                  `expected` (exact, or `atol`, or a named oracle from `focalpo.sandbox.oracles`).
+                  `expected` (exact, or `atol`, or a named oracle registered with `focalpo.sandbox.judge`).
 - `AssertTest`    run a snippet of `assert` statements after the program, in its namespace.
 - `StdioTest`     run the program as a script with `stdin`; its stdout is judged in the parent.
 - `UnittestTest`  one `unittest` test method of a test module (BigCodeBench style).
@@ -15,10 +15,12 @@ serialise to JSON (`test_to_dict` / `test_from_dict`).
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar, Mapping, Sequence, Union
 
+from focalpo.sandbox.jobfiles import PROGRAM_MODULE, check_job_layout
 from focalpo.sandbox.wire import Pickled
 
 
@@ -52,7 +54,7 @@ class CallTest:
     args: tuple
     expected: Any = NO_EXPECTED
     atol: float = 0.0
-    oracle: str | None = None  # name registered in focalpo.sandbox.oracles
+    oracle: str | None = None  # name registered with focalpo.sandbox.judge.register_oracle
     time_limit: float | None = None  # seconds; None = Limits.test_time
 
     def __init__(
@@ -189,6 +191,89 @@ class Limits:
 
     def time_for(self, test: TestCase) -> float:
         return test.time_limit if test.time_limit is not None else self.test_time
+
+
+# --------------------------------------------------------------------------------------------------
+# Jobs
+
+
+class TimeBudget:
+    """Wall seconds that a list of tests may take in all, program loads included, however many
+    processes and chunks run it: evalplus gives each sample's base (and plus) tests one process
+    and kills it after min(60 s, sum of the per-test limits) + 2 s, so one slow sample cannot
+    hold a worker for minutes. Jobs that run parts of one list share one budget (`Job.budgets`);
+    the test running when it runs out gets a `timeout` verdict, the rest of its list `not_run`.
+    Thread-safe: chunks of one list may run on several slots at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds = float(seconds)
+        self._spent = 0.0
+        # `_thread`'s lock is `threading.Lock`; the zygote imports this module, and `threading`
+        # imported there would make every job run its after-fork hook (~130 page faults a job).
+        self._lock = _thread.allocate_lock()
+
+    def charge(self, seconds: float) -> float:
+        """Count `seconds` as spent; returns the seconds left (negative once overrun)."""
+        with self._lock:
+            self._spent += seconds
+            return self.seconds - self._spent
+
+    @property
+    def spent(self) -> float:
+        return self._spent
+
+    @property
+    def left(self) -> float:
+        """Seconds left (negative once overrun)."""
+        return self.seconds - self._spent
+
+    def __repr__(self) -> str:
+        return f"TimeBudget({self.seconds:g}s, {self._spent:.3g}s spent)"
+
+
+@dataclass
+class Job:
+    """One program and the tests to run it against.
+
+    `module` is the program's module name (`__name__`, importable by tests: `from fib import fib`);
+    `files` are extra text files (relative path -> text) written into the job's working directory,
+    which is then first on sys.path; `coverage` measures the program file's line coverage
+    (`ExecResult.coverage`). With files or coverage the program is a real file, `<module>.py`.
+    `imports` names modules the zygote imports (once, before forking) so the job finds them warm.
+    A bad module name or file path raises ValueError here.
+    """
+
+    program: str
+    tests: Sequence[TestCase]
+    limits: Limits | None = None
+    return_outputs: bool = False
+    cost: float = 0.0  # estimated seconds; the pool starts costly jobs first (longest-first scheduling)
+    # Jobs that share a group are parts of one test list: under fail_fast, once one of them fails
+    # the pool skips those not yet started (their tests are NOT_RUN), as one job would have stopped.
+    group: Any = None
+    # Indices where an independent part of the test list starts (a benchmark's plus tests after
+    # its base tests): under fail_fast a failure stops only its own part, and the run goes on at
+    # the next part, in a fresh process. One job for both parts saves a fork and a program load.
+    segments: Sequence[int] = ()
+    module: str = PROGRAM_MODULE
+    files: Mapping[str, str] | None = None
+    coverage: bool = False
+    # Modules the zygote should import (once) before forking this job, e.g. a BigCodeBench
+    # task's libraries: jobs then find them warm instead of importing them each time.
+    imports: Sequence[str] = ()
+    # One TimeBudget per segment (the first for the tests before segments[0]), or none: the wall
+    # time each part of the test list may take in all, shared with other jobs that run chunks of it.
+    budgets: Sequence[TimeBudget] = ()
+
+    def __post_init__(self) -> None:
+        if self.module != PROGRAM_MODULE or self.files is not None:
+            self.files = check_job_layout(self.module, self.files)
+        if self.budgets and len(self.budgets) != len(self.segments) + 1:
+            raise ValueError(f"Job.budgets: one per segment ({len(self.segments) + 1}), got {len(self.budgets)}")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox machinery itself failed (not the program under test)."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Opaque:
 
 
 _SCALARS = (int, float, bool, str, bytes, type(None), complex)
-_SCALAR_TYPES = frozenset(_SCALARS)
+SCALAR_TYPES = frozenset(_SCALARS)
 _CONTAINERS = (list, tuple, set, frozenset)
 _STDLIB_DICTS = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 
@@ -70,7 +70,7 @@ def to_plain(x: Any, _depth: int = 0) -> Any:
     if _depth > 200:
         return Opaque("deeply nested value")
     if t in _CONTAINERS:
-        if _SCALAR_TYPES.issuperset(map(type, x)):
+        if SCALAR_TYPES.issuperset(map(type, x)):
             return x  # already plain: the common case of a long list of numbers or strings
         return t(to_plain(v, _depth + 1) for v in x)
     if t is dict or t in _STDLIB_DICTS:

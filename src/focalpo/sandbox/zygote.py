@@ -1,14 +1,15 @@
 """The zygote: a clean, pre-warmed process that forks one sandboxed job per request.
 
-Started by `focalpo.sandbox.pool` as `python -m focalpo.sandbox.zygote FD SLOT CONFIG_JSON`, one
+Started by `focalpo.sandbox.slot` as `python -m focalpo.sandbox.zygote FD SLOT CONFIG_JSON`, one
 per pool slot, with a scrubbed environment. It isolates itself once (mount + network namespace,
 private /tmp: see `isolation.py`), imports commonly used modules so jobs start warm, then loops:
 receive a job's header (with three pipe write-ends) and its pickled spec (first importing any
 modules the header names that it lacks), fork the job (in a fresh PID namespace where possible),
-which decodes the spec itself, hand the parent a pidfd to it, wait, kill leftover processes, report
-the raw wait status and remove the job's files (with a private /tmp after the report, so the parent
-prepares the next job meanwhile). If the parent closes the channel while a job runs (the pool was
-closed, or the parent died), the zygote kills the job, cleans up and exits.
+which confines itself (`confine.py`) and decodes the spec, hand the parent a pidfd to it, wait,
+kill leftover processes, report the raw wait status and remove the job's files (with a private
+/tmp after the report, so the parent prepares the next job meanwhile). If the parent closes the
+channel while a job runs (the pool was closed, or the parent died), the zygote kills the job,
+cleans up and exits.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 
 from focalpo.sandbox import _job, guards
 from focalpo.sandbox._channel import recv_msg, recv_raw, send_msg
+from focalpo.sandbox.confine import confine
 from focalpo.sandbox.isolation import (
     JOBS_ROOT, fork_job, jobs_see, kill_leftovers, setup_zygote, size_scratch, wipe_scratch,
 )  # fmt: skip
@@ -92,7 +94,7 @@ def _run_one(sock: socket.socket, body: bytearray, scratch: int, fds: list[int],
             spec["uid"] = report.job_uid
             if env is not None:
                 spec["env"] = env
-            _job.confine(spec, *fds)
+            confine(spec, *fds)
             _job.run_job(spec)
         except BaseException as e:  # noqa: BLE001 - report set-up failures on the job's stderr
             try:
