@@ -28,6 +28,9 @@ computed and merged in, so a subset can be filled first and the rest later.
 one problem at a time, so that `focalpo eval` runs a task's samples while it fills the next task.
 
 Run: `fill_expected(load_mbpp_plus(path), path)` (timings in tests/problems/test_groundtruth.py).
+
+Over 400 lines on purpose: the filling and the cache layout above are one contract, versioned
+together by `GT_VERSION`.
 """
 
 from __future__ import annotations
@@ -44,9 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from focalpo.io import atomic_path, atomic_write_bytes
+from focalpo.io import atomic_path, atomic_write_bytes, cache_root
 from focalpo.problems import Problem, dataset_hash
-from focalpo.io import cache_root
 from focalpo.problems.oracles import GROUND_TRUTH_TRANSFORMS
 from focalpo.sandbox.judge import judge_call
 from focalpo.sandbox.types import NO_EXPECTED, CallTest, ExecResult, Limits
