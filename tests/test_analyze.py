@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import math
 import random
+import re
 import statistics
 
 import pytest
 
-from focalpo.cli import main
 from focalpo.analyze import (
     SEGMENTS,
     Table2x2,
@@ -26,6 +25,7 @@ from focalpo.analyze import (
     problem_tables,
     write_csv,
 )
+from focalpo.cli import main
 
 HEAD = "def f(x):\n"
 TAIL = "# end\n"

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from focalpo.cli import take_overrides, build_parser, main
+from focalpo.cli import build_parser, main, take_overrides
 
 # every command but `demo` (whose options are presets of the toy world) is a typed config
 CONFIG_COMMANDS = ("eval", "sample", "localize", "train", "sft", "synth-prompts", "focused", "codeflow", "merge",

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from focalpo.pairs import PairWriter, PreferencePair, check_record, read_pairs, write_pairs
 from focalpo.io import iter_json_rows
+from focalpo.pairs import PairWriter, PreferencePair, check_record, read_pairs, write_pairs
 
 CHOSEN = "def f(x):\n    return x + 1\n"  # 27 chars; line 2 = [10, 27)
 REJECTED = "def f(x):\n    return x - 1\n"

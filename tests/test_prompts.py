@@ -18,6 +18,8 @@ from focalpo.prompts import (
     program_prompt,
     prompt_fields,
     render,
+)
+from focalpo.prompts import (
     test_prompt as make_test_prompt,
 )
 

@@ -23,6 +23,7 @@ import yaml
 
 from focalpo.io import atomic_path
 
+
 class ConfigError(ValueError):
     """A config value or key that cannot be used; the message names where it came from."""
 

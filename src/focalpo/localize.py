@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any, Callable
 
-from focalpo.pairs import FIELDS, PreferencePair, Spans, Text, completion_text, write_pairs
 from focalpo.io import iter_json_rows
+from focalpo.pairs import FIELDS, PreferencePair, Spans, Text, completion_text, write_pairs
 
 UNITS = ("line", "char")
 LINE_SPANS = ("whole", "content")  # what of a changed line an lcs span covers (module docstring)

@@ -13,7 +13,6 @@ from eval_helpers import record
 from focalpo.eval.errors import error_table, error_type, sample_error_type
 
 
-
 @pytest.mark.parametrize(
     "message",
     [

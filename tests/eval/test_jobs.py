@@ -7,8 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from focalpo.eval.jobs import (CHUNK_SECONDS, CHUNKS_PER_WORKER, MAX_CHUNK_SECONDS, chunk_target, merge_results,
-                               sample_budget, split_by_cost)
+from focalpo.eval.jobs import (
+    CHUNK_SECONDS,
+    CHUNKS_PER_WORKER,
+    MAX_CHUNK_SECONDS,
+    chunk_target,
+    merge_results,
+    sample_budget,
+    split_by_cost,
+)
 from focalpo.sandbox.types import CallTest, ExecResult, Status, Verdict
 
 

@@ -10,7 +10,6 @@ from fractions import Fraction
 from itertools import combinations
 
 import pytest
-
 from eval_helpers import record
 
 from focalpo.eval.passk import format_summary_table, mean_pass_at_k, pass_at_k, summarize

@@ -10,12 +10,12 @@ import json
 import pytest
 
 from focalpo.cli import main
+from focalpo.eval.sample import SampleConfig, config_path, run_sample
 from focalpo.generate import get_backend
-from focalpo.prompts import PROGRAM_TEMPLATE, render
-from focalpo.runs import problem_seed
 from focalpo.problems.jsonl import dump_jsonl
 from focalpo.problems.types import Problem
-from focalpo.eval.sample import SampleConfig, config_path, run_sample
+from focalpo.prompts import PROGRAM_TEMPLATE, render
+from focalpo.runs import problem_seed
 from focalpo.sandbox.types import CallTest
 
 
@@ -90,8 +90,8 @@ def test_instruct_samples_are_the_extracted_answers_with_each_problems_seed(tmp_
 
 
 def test_code_holding_a_fence_is_stored_so_eval_extracts_the_same_code():
-    from focalpo.extract import extract_code, program_from_sample
     from focalpo.eval.sample import sample_records
+    from focalpo.extract import extract_code, program_from_sample
 
     code = 'def f():\n    s = """\n```python\nx = 1\n```\n"""\n    return s\n'
     answer = f"```python\n{code}```"

@@ -21,8 +21,8 @@ import pytest
 from focalpo.generate import get_backend
 from focalpo.pairs import read_pairs
 from focalpo.pipelines.codeflow import CodeflowConfig, Instruction, run_codeflow
-from focalpo.prompts import TEACHER_TEMPLATE
 from focalpo.pipelines.runner import merge_runs
+from focalpo.prompts import TEACHER_TEMPLATE
 
 
 def teacher_answer(name: str, solution: str, tests: str) -> str:

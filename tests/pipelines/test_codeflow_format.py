@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from focalpo.prompts import FIX_TEMPLATE, TEACHER_TEMPLATE
 from focalpo.pipelines.codeflow_format import (
     REASONS,
     FormatError,
@@ -16,6 +15,7 @@ from focalpo.pipelines.codeflow_format import (
     parse_fix_answer,
     parse_teacher_answer,
 )
+from focalpo.prompts import FIX_TEMPLATE, TEACHER_TEMPLATE
 
 FIB = "def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n"
 TEST_FIB = "from fib import fib\nassert fib(10) == 55\n"

@@ -9,7 +9,6 @@ import pytest
 
 from focalpo.generate import get_backend
 from focalpo.localize import localize_pair
-from focalpo.prompts import JUDGE_TEMPLATE
 from focalpo.pipelines.filters import (
     judge_filter,
     judge_prompt,
@@ -17,6 +16,7 @@ from focalpo.pipelines.filters import (
     rejected_line_count,
     rule_filters,
 )
+from focalpo.prompts import JUDGE_TEMPLATE
 
 CHOSEN = "```python\ndef f(x):\n    # double it\n    return 2 * x\n```"
 

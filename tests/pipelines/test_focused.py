@@ -33,11 +33,11 @@ import yaml
 from focalpo.generate import get_backend
 from focalpo.pairs import read_pairs
 from focalpo.pipelines.focused import FocusedConfig, run_focused
-from focalpo.prompts import PROGRAM_TEMPLATE, TEST_TEMPLATE, render
 from focalpo.pipelines.runner import merge_runs
-from focalpo.runs import problem_seed
 from focalpo.problems import Problem
+from focalpo.prompts import PROGRAM_TEMPLATE, TEST_TEMPLATE, render
 from focalpo.rank import pagerank_scores
+from focalpo.runs import problem_seed
 
 
 def fenced(code: str) -> str:

@@ -19,7 +19,13 @@ from focalpo.prompts import test_prompt as make_test_prompt
 from focalpo.sandbox import AssertTest, ExecPool, Job
 from focalpo.sandbox.jobfiles import check_module_name
 from focalpo.toyworld.sft import (
-    MODULE, SKILLS, build_sft_examples, inline_reference, mutate, small_asserts, write_sft,
+    MODULE,
+    SKILLS,
+    build_sft_examples,
+    inline_reference,
+    mutate,
+    small_asserts,
+    write_sft,
 )
 from focalpo.toyworld.tasks import generate_tasks
 

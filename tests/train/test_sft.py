@@ -19,11 +19,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generate"))
 from generate_helpers import make_tokenizer, save_tiny_llama  # noqa: E402
 
 from focalpo.cli import main  # noqa: E402
-from focalpo.toyworld.model import CHAT_TEMPLATE  # noqa: E402
 from focalpo.config import ConfigError, load_config  # noqa: E402
+from focalpo.toyworld.model import CHAT_TEMPLATE  # noqa: E402
 from focalpo.train.run import read_metrics  # noqa: E402
 from focalpo.train.sft import (  # noqa: E402
-    IGNORE_INDEX, SFTCollator, SFTConfig, ShuffledLengthBatches, read_sft_examples, sft, sft_example, tokenize_chat,
+    IGNORE_INDEX,
+    SFTCollator,
+    SFTConfig,
+    ShuffledLengthBatches,
+    read_sft_examples,
+    sft,
+    sft_example,
+    tokenize_chat,
 )
 
 ANSWERS = ["def add(a, b):\n    return a + b\n", "def sub(a, b):\n    return a - b\n",

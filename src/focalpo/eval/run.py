@@ -25,8 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from focalpo.eval.errors import error_table, format_missing_modules, missing_module_counts
-from focalpo.eval.jobs import (DEFAULT_TEST_TIME, chunk_target, merge_results, sample_budget, sample_budget_rule,
-                               sample_jobs, split_result)
+from focalpo.eval.jobs import (
+    DEFAULT_TEST_TIME,
+    chunk_target,
+    merge_results,
+    sample_budget,
+    sample_budget_rule,
+    sample_jobs,
+    split_result,
+)
 from focalpo.eval.passk import format_summary_table, summarize
 from focalpo.extract import program_from_sample, read_samples
 from focalpo.io import write_json

@@ -37,14 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from focalpo.io import AppendLog, atomic_path, cut_torn_tail
 from focalpo.extract import extract_code
-from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, program_prompt
 from focalpo.generate.base import backend_from_config
-from focalpo.io import progress_bar, write_json
+from focalpo.io import AppendLog, atomic_path, cut_torn_tail, progress_bar, write_json
 from focalpo.problems.registry import load_benchmark
-from focalpo.runs import check_unique_ids, config_diff, problem_seed
 from focalpo.problems.types import Problem
+from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, program_prompt
+from focalpo.runs import check_unique_ids, config_diff, problem_seed
 
 # options that may change between a run and its --resume: they change no sample
 FREE_KEYS = ("progress", "batch_problems", "limit", "base_url", "out", "resume", "overwrite")

@@ -39,12 +39,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from focalpo.generate.base import backend_from_config
+from focalpo.io import progress_bar
 from focalpo.pipelines import codeflow_format as fmt
 from focalpo.pipelines.codeflow_report import DERIVED, write_outputs
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.pipelines.filters import MAX_REJECTED_LINES, MAX_TOKENS, judge_filter, rule_filters
-from focalpo.generate.base import backend_from_config
-from focalpo.io import progress_bar
 from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
 from focalpo.prompts import FIX_TEMPLATE, JUDGE_TEMPLATE, TEACHER_TEMPLATE, render
 from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed

@@ -44,10 +44,10 @@ from focalpo.generate.base import backend_from_config
 from focalpo.io import progress_bar, write_json, write_jsonl
 from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
 from focalpo.problems.registry import load_benchmark
-from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 from focalpo.problems.types import Problem
 from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, TEST_TEMPLATE, program_prompt, test_prompt
 from focalpo.rank import DAMPING, ITERATIONS, LAM, focused_selection, ranks
+from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 
 PAIRS_FILE, SUMMARY_FILE = "pairs.jsonl", "summary.json"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-
 @dataclass
 class TrainConfig:
     """Options of one `focalpo train` run (see README / `focalpo train --help`)."""

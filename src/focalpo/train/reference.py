@@ -22,8 +22,7 @@ from typing import Iterable, Sequence
 
 import torch
 
-from focalpo.io import atomic_path
-from focalpo.io import cache_root
+from focalpo.io import atomic_path, cache_root
 from focalpo.train.collate import REF_KEYS
 from focalpo.train.losses import token_logps, weighted_logps
 
