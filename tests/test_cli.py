@@ -65,6 +65,19 @@ def test_yaml_then_flag_then_override(tmp_path, capsys):
     assert (meta["method"], meta["unit"], meta["lines"]) == ("lcs", "line", "content")
 
 
+def test_overrides_may_follow_flags_that_follow_a_positional(tmp_path, capsys):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "t", "programs": ["a = 1\n", "a = 2\n"], "correct": [True, False]}) + "\n")
+    out = tmp_path / "t.csv"
+    assert main(["analyze", str(samples), "--unit", "char", f"out={out}"]) == 0  # the override after --unit
+    assert out.is_file()
+    with pytest.raises(SystemExit) as exc:
+        main(["analyze", str(samples), "--unit", "char", "not-an-override"])
+    assert exc.value.code == 2 and "unrecognized arguments: not-an-override" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--output", str(tmp_path / "d"), "seeds=2"])  # demo takes no overrides
+
+
 def test_errors_exit_2_naming_the_field_or_file(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("input: x.jsonl\nmethd: lcs\n")

@@ -395,7 +395,10 @@ def _add_view(sub) -> None:
     p.add_argument("--tokenizer", help="tokenizer (local directory or hub id): colour tokens by their weight")
     p.add_argument("--scheme", dest="schemes", action="append", metavar="NAME",
                    help="weight scheme to show, repeatable (default: all of focalpo.weights)")
-    p.add_argument("--records", help="the run's records.jsonl (default: the one beside the pairs file, if any)")
+    p.add_argument("--records", action="append",
+                   help="records.jsonl of the run(s), repeatable or comma-separated (default: the one beside the pairs file)")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="replace --out even if focalpo view did not write it")
     _add_config_args(p, "ViewConfig")
     p.set_defaults(func=_cmd_view)
 
@@ -422,14 +425,14 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_demo(args) -> int:
+    from focalpo.report.render import format_table
     from focalpo.toyworld.demo import config_for, run_demo
-    from focalpo.toyworld.report import format_table
 
     if args.full and args.preset not in (None, "full"):
         raise ValueError(f"--full contradicts --preset {args.preset}")
     preset = "full" if args.full else args.preset or "quick"
     demo = run_demo(args.output, config_for(preset, args.seeds), preset=preset, overwrite=args.overwrite,
-                    progress=not args.no_progress)
+                    run_command=main, progress=not args.no_progress)
     print("\n" + format_table(demo["table"]))
     out = Path(args.output)
     print(f"report: {out / 'report.html'} (and report.md); pair viewer: {out / 'pairs.html'}; "
@@ -509,7 +512,15 @@ def main(argv: list[str] | None = None) -> int:
     from focalpo.generate.base import GenerationError
     from focalpo.sandbox.environment import EnvironmentFault
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may sit anywhere (`view PAIRS --out x title=t`): argparse leaves the ones
+    # after a flag that follows the positional arguments unparsed
+    unknown = [x for x in extra if not _OVERRIDE.match(x) or not hasattr(args, "overrides")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError, GenerationError, EnvironmentFault) as e:

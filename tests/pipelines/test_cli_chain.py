@@ -1,4 +1,4 @@
-"""The Focused-DPO commands chained through the CLI: synth-prompts -> focused (2 shards) -> merge -> analyze.
+"""The Focused-DPO commands chained through the CLI: synth-prompts -> focused (2 shards) -> merge -> view, analyze.
 
 Run: .venv/bin/python -m pytest tests/pipelines/test_cli_chain.py -q
 """
@@ -38,6 +38,10 @@ def test_synth_focused_merge_analyze(tmp_path, capsys):
 
     assert main(["merge", str(tmp_path / "s0"), "--out", str(tmp_path / "all")]) == 2  # exists: refused
     assert "--overwrite" in capsys.readouterr().err
+
+    assert main(["view", str(tmp_path / "all" / "pairs.jsonl"), "--out", str(tmp_path / "pairs.html")]) == 0
+    page = (tmp_path / "pairs.html").read_text()  # the merged run's pair, its pass matrix from records.jsonl
+    assert page.count('class="pair"') == 1 and "consensus" in page.lower() and "PageRank" in page
 
     assert main(["analyze", str(tmp_path / "all" / "records.jsonl"), "--out", str(tmp_path / "table.csv")]) == 0
     rows = {r["segment"]: r for r in csv.DictReader(open(tmp_path / "table.csv"))}

@@ -18,6 +18,7 @@ import json
 
 import pytest
 
+from focalpo.cli import main
 from focalpo.generate import get_backend
 from focalpo.pairs import read_pairs
 from focalpo.pipelines.codeflow import CodeflowConfig, Instruction, run_codeflow
@@ -89,6 +90,15 @@ def test_a_fixed_problem_records_both_versions_and_the_right_d_minus(first_run):
     assert [pair["chosen"][s:e] for s, e in pair["chosen_spans"]] == ["    return a + b\n"]
     assert r["filters"] == {"rejected_only_comments": False, "rejected_too_long": False,
                             "too_many_tokens": False, "identical_ast": False}
+
+
+def test_view_shows_every_pair_of_the_run_with_its_history(first_run):
+    tmp, _, _, _ = first_run
+    assert main(["view", str(tmp / "run" / "pairs.jsonl")]) == 0  # records.jsonl beside it is found
+    page = (tmp / "run" / "pairs.html").read_text()
+    assert page.count('class="pair"') == 2 and "cf/add" in page and "cf/fmt" in page
+    assert "debugging history" in page.lower() and "no_code" in page  # cf/fmt's malformed second answer
+    assert "http://" not in page and "https://" not in page
 
 
 def test_the_teacher_is_told_its_error(first_run):

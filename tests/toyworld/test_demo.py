@@ -39,7 +39,7 @@ def test_mini_demo_end_to_end(demo_dir):
     audits = [f"audit:{run}" for run in ("focused", "codeflow") if seed["pairs"][run]]
     assert set(seed["stage_seconds"]) == {"tasks", "sft-data", "model", "sft:solve-test", "sft:all-skills",
                                           "focused", "codeflow", *audits,
-                                          "localize", *(f"train:{s}" for s in SCHEMES), *evals}
+                                          "localize", "view", *(f"train:{s}" for s in SCHEMES), *evals}
     for run in ("focused", "codeflow"):  # every pair's two programs judged on the reference tests
         audit = seed["audit"][run]
         assert audit["pairs"] == seed["pairs"][run]
@@ -57,7 +57,10 @@ def test_mini_demo_end_to_end(demo_dir):
         assert len(metrics.read_text().splitlines()) == demo["config"]["train_steps"]
     assert demo["table"]["sft"]["pass@1"]["values"] == [results["sft"]["pass@1"]]
     pairs_page = (demo_dir / "pairs.html").read_text()
-    assert 'id="weights"' in pairs_page and "Pass matrix" in pairs_page  # token weights + a focused record
+    # `focalpo view` on data/pairs.jsonl: every pair, token weights of every scheme, a focused record
+    assert 'data-w="' in pairs_page and "Pass matrix" in pairs_page and "not ground truth" in pairs_page
+    payload = pairs_page.split('id="payload">', 1)[1].split("</script>", 1)[0]
+    assert len(json.loads(payload.replace("<\\/", "</"))) == seed["pairs"]["total"]
     assert "sft" in (demo_dir / "report.md").read_text()
 
 

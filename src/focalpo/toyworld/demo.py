@@ -4,7 +4,8 @@
     focalpo demo --preset mini --output /tmp/d    # seconds; what CI runs
     focalpo demo --full --overwrite               # 3 seeds + pass@10 of 10 samples, mean ± 95 % CI over seeds
 
-Stages (each one a `focalpo.cli.main([...])` call that must exit 0, timed):
+Stages (each one a `focalpo <command>` run through `run_command`, `focalpo.cli.main` when the CLI runs the
+demo, that must exit 0, timed):
  1. tasks      train tasks split into disjoint SFT / focused / codeflow parts, and held-out tasks -> data/;
  2. sft-data   `build_sft_examples` on the SFT part -> data/sft.jsonl (all skills), data/sft_solve_test.jsonl
                (its "solve" and "test" chats);  model: `create_toy_model` -> models/base;
@@ -19,9 +20,15 @@ Stages (each one a `focalpo.cli.main([...])` call that must exit 0, timed):
  7. localize   union of both pairs files -> focalpo localize --method lcs -> data/pairs.jsonl (LCS spans and
                prefix/suffix boundaries on every pair); no pairs -> training is skipped, with the reason;
  8. train      focalpo train from the SFT checkpoint, one run per scheme, equal budgets -> models/<scheme>;
- 9. sample/eval greedy pass@1 (and pass@10 of n=10 samples with --full) on the held-out tasks;
-10. report     `focalpo.toyworld.report.write_report`: report.md, report.html (self-contained), pass_at_1.png,
-               training_curves.png, pairs.html (the pair viewer) and demo.json (every number of the report).
+ 9. view       focalpo view data/pairs.jsonl with the SFT tokenizer, the trained schemes (and the options in
+               their train_config.yaml) and both runs' records -> pairs.html (the pair viewer; with several
+               seeds seed-<s>/pairs.html, indexed by out/pairs.html);
+10. sample/eval greedy pass@1 (and pass@10 of n=10 samples with --full) on the held-out tasks;
+11. report     `focalpo.toyworld.report.write_report`: report.md, report.html (self-contained), pass_at_1.png,
+               training_curves.png and demo.json (every number of the report).
+
+The runner is a parameter (`run_demo(..., run_command=focalpo.cli.main)`) so that this module never imports
+the CLI that imports it.
 
 The numbers of a tiny model on a few hundred tasks say the pipeline runs, not which scheme is better.
 """
@@ -32,8 +39,12 @@ import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
-from focalpo.toyworld.report import aggregate, write_report
+from focalpo.report.stats import aggregate
+from focalpo.toyworld.report import write_report
+
+RunCommand = Callable[[list[str]], int]  # argv without "focalpo" -> exit code (focalpo.cli.main)
 
 SCHEMES = ("dpo", "rpo", "focused", "target", "target-rpo")
 TOY_MAX_LENGTH = 1024  # the toy models' positions; the longest SFT chats (CodeFlow repairs) are ~800 tokens
@@ -83,10 +94,12 @@ PRESETS: dict[str, DemoConfig] = {
 
 
 class Stages:
-    """Runs `focalpo` commands in-process, timing each; a nonzero exit raises RuntimeError naming the stage."""
+    """Runs `focalpo` commands through `run_command`, timing each; a nonzero exit raises RuntimeError naming the
+    stage."""
 
-    def __init__(self, progress: bool):
+    def __init__(self, progress: bool, run_command: RunCommand):
         self.progress = progress
+        self.run_command = run_command
         self.seconds: dict[str, float] = {}
 
     def timed(self, name: str):
@@ -102,13 +115,12 @@ class Stages:
         return _Timer()
 
     def cli(self, name: str, argv: list[str], *, has_progress: bool = True) -> None:
-        """`focalpo <argv> --overwrite [--no-progress]`: run_demo checked the directory is empty or --overwrite was given."""
-        from focalpo.cli import main
-
+        """`focalpo <argv> --overwrite [--no-progress]`: run_demo checked the directory is empty or --overwrite was
+        given."""
         argv = [*argv, "--overwrite", *([] if self.progress or not has_progress else ["--no-progress"])]
         print(f"\n== demo stage {name}: focalpo {' '.join(argv)}", flush=True)
         with self.timed(name):
-            code = main(argv)
+            code = self.run_command(argv)
         if code != 0:
             raise RuntimeError(f"demo stage {name!r} failed: `focalpo {' '.join(argv)}` exited with {code}")
 
@@ -146,8 +158,8 @@ def _audit(st: Stages, d: Path, run: str) -> dict:
     """The run's pairs checked against the truth only the toy world has: chosen and rejected programs are run on
     the tasks' reference tests with `focalpo eval` (samples/audit-<run>.jsonl: chosen then rejected per pair).
     The pipelines judge programs by model-written tests; this says how often those labels are right."""
-    from focalpo.pairs import read_pairs
     from focalpo.io import write_jsonl
+    from focalpo.pairs import read_pairs
 
     path = d / "runs" / run / "pairs.jsonl"
     pairs = read_pairs(path) if _lines(path) else []
@@ -171,13 +183,31 @@ def _audit(st: Stages, d: Path, run: str) -> dict:
     return audit
 
 
-def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
-    """Stages 1-8 for one seed in directory `d`; returns that seed's numbers."""
+def _view(st: Stages, d: Path, cfg: DemoConfig, sft_model: Path, seed: int) -> None:
+    """`focalpo view` on data/pairs.jsonl -> d/pairs.html: the SFT tokenizer, the trained schemes with the options
+    they were trained with, the records of both runs."""
+    import yaml
+
+    options = []
+    for scheme in cfg.schemes:
+        path = d / "models" / scheme / "train_config.yaml"
+        trained = (yaml.safe_load(path.read_text()) or {}).get("scheme_options") if path.is_file() else None
+        if trained:
+            options.append(f"scheme_options.{scheme}={json.dumps(trained)}")
+    records = [str(p) for p in (d / "runs" / run / "records.jsonl" for run in ("focused", "codeflow")) if p.is_file()]
+    st.cli("view", ["view", "--out", str(d / "pairs.html"), "--tokenizer", str(sft_model),
+                    *(x for s in cfg.schemes for x in ("--scheme", s)), *(["--records", ",".join(records)] if records else []),
+                    str(d / "data" / "pairs.jsonl"), f"title=focalpo demo, seed {seed}: preference pairs", f"seed={seed}",
+                    *options], has_progress=False)
+
+
+def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: RunCommand) -> dict:
+    """Stages 1-10 for one seed in directory `d`; returns that seed's numbers."""
     from focalpo.toyworld.model import create_toy_model
     from focalpo.toyworld.sft import build_sft_examples, write_sft
     from focalpo.toyworld.tasks import generate_tasks, write_tasks
 
-    st = Stages(progress)
+    st = Stages(progress, run_command)
     data = d / "data"
     with st.timed("tasks"):
         n_sft, n_fo, n_cf = cfg.sft_tasks, cfg.focused_tasks, cfg.codeflow_tasks
@@ -245,20 +275,23 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool) -> dict:
                                        "--per-device-batch-size", str(cfg.train_batch_size),
                                        "--learning-rate", str(cfg.train_learning_rate),
                                        f"seed={seed}", f"ref_cache_dir={d / 'cache' / 'ref_logps'}"])
+        _view(st, d, cfg, sft_model, seed)
     result["results"] = {name: _evaluate(st, d, cfg, name, path, seed) for name, path in models.items()}
     result["stage_seconds"] = st.seconds
     return result
 
 
-def run_demo(output: str | Path, cfg: DemoConfig, *, preset: str = "custom", overwrite: bool = False,
-             progress: bool = True) -> dict:
-    """All stages for cfg.seeds seeds (one subdirectory seed-<s> each when more than one), then the report."""
+def run_demo(output: str | Path, cfg: DemoConfig, *, run_command: RunCommand, preset: str = "custom",
+             overwrite: bool = False, progress: bool = True) -> dict:
+    """All stages for cfg.seeds seeds (one subdirectory seed-<s> each when more than one), then the report.
+    `run_command`: runs one `focalpo` command line (argv without "focalpo") and returns its exit code."""
     out = Path(output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise FileExistsError(f"{out} is not empty; pass --overwrite to run the demo there anyway")
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    seeds = [run_seed(out if cfg.seeds == 1 else out / f"seed-{s}", cfg, s, progress) for s in range(cfg.seeds)]
+    seeds = [run_seed(out if cfg.seeds == 1 else out / f"seed-{s}", cfg, s, progress, run_command)
+             for s in range(cfg.seeds)]
     demo = {"preset": preset, "config": asdict(cfg), "seeds": seeds, "table": aggregate(seeds),
             "wall_seconds": round(time.perf_counter() - t0, 2)}
     from focalpo.io import write_json
