@@ -20,8 +20,6 @@ from focalpo.cli import main
 from focalpo.localize import localize_file, localize_pair
 from focalpo.pairs import write_pairs
 from focalpo.rank import focused_selection, ranks
-from focalpo.report.diffview import char_diff
-from focalpo.report.evidence import thin_evidence
 from focalpo.report.viewer import ViewConfig, view
 from focalpo.toyworld.model import train_tokenizer
 from focalpo.weights import compute_weighted_examples
@@ -143,13 +141,6 @@ def test_no_external_reference_and_escaped_model_output(runs, tokenizer):
 # the code: character diff, localised regions
 
 
-def test_char_diff_marks_exactly_the_differing_characters():
-    assert char_diff("x = 2\ny = 1\n", "x = 5\ny = 1\n") == (((4, 5),), ((4, 5),))
-    # a line only in the rejected is marked whole; the chosen has nothing to mark
-    assert char_diff("a = 1\nreturn a\n", "a = 1\nprint(a)\nreturn a\n") == ((), ((6, 15),))
-    assert char_diff("same\n", "same  \n") == ((), ())  # trailing whitespace is not a change
-
-
 def test_char_diff_and_spans_in_the_page(runs):
     view(ViewConfig(pairs=str(runs / "localize" / "pairs.jsonl")))
     section = _sections(_page(runs / "localize" / "pairs.html"))["p0"]
@@ -184,18 +175,6 @@ def test_thin_evidence_flagged_only_where_thin(runs):
     thin = sections[rows["toy/thin"]["k"]]
     assert rows["toy/thin"]["f"] >= 1 and "thin evidence" in thin
     assert "the chosen program p0 is the only program passing t0" in thin
-
-
-def test_thin_evidence_ties_and_single_consensus_test():
-    """p0 and p1 score 0.4 with different pass rows: the consensus is p0's by index; chosen p0 ties with p1."""
-    record = {"pass_matrix": [[True, False], [False, True], [False, False]], "code_scores": [0.4, 0.4, 0.2],
-              "ground_truth_tests": [0]}
-    flags = thin_evidence(record, {"chosen_index": 0, "rejected_index": 2, "chosen_rank": 1})
-    assert any(f.startswith("PageRank tie at the top: p0 and p1") for f in flags)
-    assert any(f.startswith("chosen p0 ties in PageRank with p1") for f in flags)
-    assert any("consensus is one test (t0)" in f for f in flags)
-    assert thin_evidence(None, {"chosen_index": 0, "rejected_index": 1, "chosen_score": 0.3, "rejected_score": 0.3})
-    assert thin_evidence(None, {"chosen_iteration": 2}) == []
 
 
 # --------------------------------------------------------------------------------------------------
