@@ -313,7 +313,7 @@ def apply_entries(
     if ref_seconds or dropped:
         meta = dict(meta)
     if ref_seconds:
-        meta["ref_seconds"] = ref_seconds  # run_eval splits heavy test lists with it
+        meta["ref_seconds"] = ref_seconds  # focalpo.eval.jobs splits heavy test lists with it
     if dropped:
         meta["dropped_tests"] = dict(dropped)
     return dataclasses.replace(problem, tests=tests, meta=meta)
