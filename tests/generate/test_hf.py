@@ -71,6 +71,54 @@ def test_per_prompt_seeds_do_not_depend_on_company_or_order(backend):
     assert backend.generate([a, b], seed=(12, 22), **kw)[0] != alone  # another seed, other samples
 
 
+MANY = [("def f%d(x):\n" % i) + "    y = x\n" * (i % 5) + "    return" for i in range(17)]  # 5 lengths
+
+
+def test_batched_samples_do_not_depend_on_batch_size_order_or_shard(model_dir):
+    """Per-prompt seeds, batched: batch size 1 = 16 = 5, in another order, and a subset (a shard) of the
+    prompts, all give each prompt the same samples (left padding included: the prompts differ in length)."""
+    kw = dict(n=3, temperature=1.0, top_p=0.9, max_new_tokens=10)
+    seeds = [1000 + 7 * i for i in range(len(MANY))]
+    runs = {}
+    for batch_size in (1, 16, 5):
+        b = get_backend("hf", model=str(model_dir), batch_size=batch_size, device="cpu", dtype="float32")
+        runs[batch_size] = b.generate(MANY, seed=seeds, **kw)
+    assert runs[1] == runs[16] == runs[5]
+    order = [(5 * i + 3) % len(MANY) for i in range(len(MANY))]  # a permutation (5 and 17 are coprime)
+    shuffled = b.generate([MANY[i] for i in order], seed=[seeds[i] for i in order], **kw)
+    assert [shuffled[order.index(i)] for i in range(len(MANY))] == runs[1]
+    shard = list(range(0, len(MANY), 3))
+    assert b.generate([MANY[i] for i in shard], seed=[seeds[i] for i in shard], **kw) == [runs[1][i] for i in shard]
+    assert len({t for texts in runs[1] for t in texts}) > len(MANY)  # samples differ within and across prompts
+
+
+def test_prompts_are_batched_with_per_prompt_seeds(model_dir, monkeypatch):
+    b = get_backend("hf", model=str(model_dir), batch_size=16, device="cpu")
+    calls = []
+    real = b.model.generate
+    monkeypatch.setattr(b.model, "generate", lambda **kw: calls.append(kw["input_ids"].shape) or real(**kw))
+    b.generate(MANY, n=2, temperature=1.0, max_new_tokens=4, seed=list(range(len(MANY))))
+    assert [shape[0] for shape in calls] == [32, 2]  # 16 prompts x 2 samples, then the 17th
+
+
+def test_row_sampler_draws_exactly_from_the_tempered_top_p_distribution():
+    from focalpo.generate.hf import RowSampler
+
+    logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -1.0, -3.0])
+    rows = 40_000
+    picks = RowSampler(range(rows), temperature=0.7, top_p=0.9, device="cpu")(None, logits.repeat(rows, 1))
+    assert torch.isinf(picks).sum(dim=1).eq(len(logits) - 1).all()  # one token per row, the rest -inf
+    counts = torch.bincount(picks.argmax(dim=1), minlength=len(logits)).double() / rows
+    p = torch.softmax(logits.double() / 0.7, dim=0)
+    keep = (p.cumsum(0) - p) < 0.9  # the smallest most-likely set reaching 0.9
+    expected = torch.where(keep, p, torch.zeros_like(p))
+    expected /= expected.sum()
+    assert counts[~keep].sum() == 0  # the tail beyond top-p is never drawn
+    assert (counts - expected).abs().max() < 0.01  # 40k draws: a standard error below 0.0025
+    again = RowSampler(range(rows), temperature=0.7, top_p=0.9, device="cpu")(None, logits.repeat(rows, 1))
+    assert torch.equal(again, picks)  # the streams are the seeds'
+
+
 def test_per_prompt_seeds_leave_global_rng_and_greedy_unchanged(backend):
     torch.manual_seed(5)
     before = torch.get_rng_state()
