@@ -6,7 +6,8 @@
     texts = api.generate(prompts, n=10, temperature=1.5, max_new_tokens=1024, seed=0)  # list[list[str]]
 
 Backends (one file each, imported only when asked for): `hf` (transformers, CPU/GPU, batched),
-`openai` (any OpenAI-compatible server: vLLM, SGLang, hosted APIs), `scripted` (a test double).
+`openai` (any OpenAI-compatible server: vLLM, SGLang, hosted APIs), `vllm` (an in-process vLLM
+engine on GPUs: pip install 'focalpo[vllm]'), `scripted` (a test double).
 Tests: .venv/bin/python -m pytest tests/generate -q
 """
 

@@ -35,6 +35,7 @@ BACKENDS: dict[str, str] = {
     "hf": "focalpo.generate.hf:HFBackend",
     "openai": "focalpo.generate.openai_api:OpenAIBackend",
     "scripted": "focalpo.generate.scripted:ScriptedBackend",
+    "vllm": "focalpo.generate.vllm_backend:VLLMBackend",
 }
 
 
@@ -66,7 +67,7 @@ class Backend(Protocol):
 
 
 def get_backend(name: str, **options: Any) -> Backend:
-    """Instantiate the backend `name` ("hf", "openai", "scripted") with its keyword options."""
+    """Instantiate the backend `name` ("hf", "openai", "scripted", "vllm") with its keyword options."""
     if name not in BACKENDS:
         raise ValueError(f"unknown generation backend {name!r}; choose one of {sorted(BACKENDS)}")
     module_name, cls_name = BACKENDS[name].split(":")

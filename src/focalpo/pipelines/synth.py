@@ -323,7 +323,7 @@ class SynthConfig:
         """Raise ValueError naming the first invalid option."""
         if not self.source_dir or not self.out:
             raise ValueError("synth-prompts config: give source_dir (--source-dir) and out (--out)")
-        if not self.model and self.backend in ("hf", "openai"):
+        if not self.model and self.backend in ("hf", "vllm", "openai"):
             raise ValueError(f"--model is required with --backend {self.backend}")
         if self.base_url is not None and self.backend != "openai":
             raise ValueError("--base-url only applies to --backend openai")
