@@ -1,7 +1,10 @@
 """OpenAIBackend against a real HTTP server on localhost (ThreadingHTTPServer in a thread) that serves
 scripted responses: chat and completions with n, per-prompt seeds (with and without n_per_request
 chunks), 429 + Retry-After, 5xx then success, permanent 400, connection refused, timeouts, the
-concurrency bound, and the API key kept out of errors and logs.
+concurrency bound, and the API key kept out of errors and logs. Several servers: the load shared
+under a per-server bound, one killed mid-run (its requests move, nothing lost or duplicated, the
+same completions as one server), all down, a down server re-probed after its cool-down, and the
+comma-separated and list forms of base_url.
 
 Run: .venv/bin/python -m pytest tests/generate/test_openai_api.py -q
 """
@@ -26,13 +29,19 @@ class ScriptedServer:
     """Serves queued (status, headers, body, delay) replies first, then successful echoes.
 
     A success echoes the prompt: choice i of a chat request is "<last message content>#i", of a
-    completions request "<prompt>#i". Records every request and the peak number in flight.
+    completions request "<prompt>#i" (with `seeded`, "...#i@<seed>": what a seeded sampler gives is a
+    function of the body alone). Records every request, every body answered with a success
+    (`served`) and the peak number in flight. `before_reply(body)`, when set, runs before a success
+    is sent (a test blocks there on an event or barrier); `admit` returning False drops the
+    connection unanswered.
     """
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, delay: float = 0.0, seeded: bool = False):
         self.queue: list[tuple[int, dict, object, float]] = []
         self.requests: list[dict] = []
-        self.delay = delay
+        self.served: list[dict] = []
+        self.delay, self.seeded = delay, seeded
+        self.before_reply = None
         self.in_flight = self.peak = 0
         self.lock = threading.Lock()
         server = self
@@ -50,7 +59,11 @@ class ScriptedServer:
                     reply = server.queue.pop(0) if server.queue else None
                 counted = True
                 try:
-                    status, headers, payload, delay = reply or (200, {}, server.success(self.path, body), server.delay)
+                    if reply is None and not server.admit(body):
+                        self.close_connection = True  # no reply at all: the client sees the connection close
+                        return
+                    status, headers, payload, delay = reply or (200, {}, server.success(self.path, body, server.seeded),
+                                                                server.delay)
                     time.sleep(delay)
                     # No longer in flight once the reply is about to go: the client may send its
                     # next request as soon as it reads this one, before a `finally` here would run.
@@ -64,6 +77,9 @@ class ScriptedServer:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                    if reply is None:
+                        with server.lock:
+                            server.served.append(body)
                 except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
                     pass
                 finally:
@@ -74,21 +90,63 @@ class ScriptedServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @staticmethod
-    def success(path: str, body: dict) -> dict:
+    def success(path: str, body: dict, seeded: bool = False) -> dict:
+        tag = f"@{body.get('seed')}" if seeded else ""
         if path.endswith("/chat/completions"):
             text = body["messages"][-1]["content"]
-            choices = [{"index": i, "message": {"role": "assistant", "content": f"{text}#{i}"}} for i in range(body["n"])]
+            choices = [{"index": i, "message": {"role": "assistant", "content": f"{text}#{i}{tag}"}}
+                       for i in range(body["n"])]
         else:
-            choices = [{"index": i, "text": f"{body['prompt']}#{i}"} for i in range(body["n"])]
+            choices = [{"index": i, "text": f"{body['prompt']}#{i}{tag}"} for i in range(body["n"])]
         return {"object": "completion", "choices": choices[::-1]}  # reversed: the client must sort by index
 
+    def admit(self, body: dict) -> bool:
+        return self.before_reply(body) if self.before_reply else True
+
     def close(self):
+        """Stop serving; the listening socket is closed, so later connections are refused."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class DyingServer(ScriptedServer):
+    """Answers its first `serve_first` requests and holds every later one (`holding` is set) until
+    `kill()`: then the held requests are dropped unanswered and new connections refused, as when a
+    vLLM process dies under load."""
+
+    def __init__(self, serve_first: int, **kw):
+        super().__init__(**kw)
+        self.serve_first, self.admitted = serve_first, 0
+        self.holding, self.dead = threading.Event(), threading.Event()
+
+    def admit(self, body: dict) -> bool:
+        with self.lock:
+            self.admitted += 1
+            if self.admitted <= self.serve_first:
+                return True
+        self.holding.set()
+        self.dead.wait(10)
+        return False
+
+    def kill(self):
+        self.close()
+        self.dead.set()
+
+
+def free_ports(k: int) -> list[int]:
+    """k distinct ports with nobody listening (bound together, then released)."""
+    socks = [socket.socket() for _ in range(k)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @pytest.fixture
@@ -101,6 +159,11 @@ def server():
 def backend(server, **kw):
     opts = {"model": "m", "base_url": server.base_url, "backoff_base": 0.01, "jitter": 0.0, "timeout": 5.0}
     return get_backend("openai", **{**opts, **kw})
+
+
+def cluster(servers, **kw):
+    """A backend over several servers, given as one comma-separated base_url as a pipeline passes it."""
+    return backend(servers[0], base_url=",".join(s.base_url for s in servers), **kw)
 
 
 def test_chat_with_n_keeps_prompt_order(server, monkeypatch):
@@ -251,3 +314,106 @@ def test_malformed_reply_and_bad_options(server):
         backend(server).generate(["x"])
     with pytest.raises(ValueError, match="api must be"):
         backend(server, api="responses")
+
+
+# ---------------------------------------------------------------------------------------------- several servers
+
+
+def test_two_servers_share_the_load_with_a_bound_per_server():
+    """max_concurrency=2 is per server: 8 requests over 2 servers go 4 at a time, 2 on each. Every
+    request waits at a barrier of 4 parties, which only a full round (2 + 2) releases."""
+    a, b = ScriptedServer(), ScriptedServer()
+    rounds = threading.Barrier(4, timeout=5)
+    a.before_reply = b.before_reply = lambda body: rounds.wait() is not None
+    try:
+        bk = cluster([a, b], max_concurrency=2)
+        out = bk.generate([f"p{i}" for i in range(8)])
+    finally:
+        a.close(), b.close()
+    assert out == [[f"p{i}#0"] for i in range(8)]
+    assert len(a.served) == len(b.served) == 4 and a.peak == b.peak == 2
+    assert bk.stats.requests == 8 and bk.stats.retries == bk.stats.failovers == 0
+
+
+def test_server_killed_mid_run_loses_and_duplicates_nothing():
+    """A answers 2 requests, then holds its next ones; B holds everything. With requests pending on
+    both, A dies (held requests dropped, new connections refused), then B starts answering. The call
+    returns every completion in prompt order, equal to a one-server run with the same seeds, and each
+    request was answered exactly once."""
+    a, b = DyingServer(serve_first=2, seeded=True), ScriptedServer(seeded=True)
+    b_go = threading.Event()
+    b.before_reply = lambda body: b_go.wait(10)
+
+    def kill_a_once_it_holds():
+        if a.holding.wait(10):
+            a.kill()
+        b_go.set()
+
+    killer = threading.Thread(target=kill_a_once_it_holds)
+    killer.start()
+    prompts, seeds = [f"p{i}" for i in range(12)], list(range(100, 112))
+    try:
+        bk = cluster([a, b], max_concurrency=2, reprobe_after=3600)
+        out = bk.generate(prompts, n=2, seed=seeds)
+    finally:
+        killer.join()
+        a.close(), b.close()
+    one = ScriptedServer(seeded=True)
+    try:
+        alone = backend(one, max_concurrency=3).generate(prompts, n=2, seed=seeds)
+    finally:
+        one.close()
+    assert out == alone == [[f"p{i}#0@{100 + i}", f"p{i}#1@{100 + i}"] for i in range(12)]
+    assert len(a.served) == 2 and len(a.requests) > 2  # A answered 2, then dropped what it held
+    answered = sorted((r["messages"][-1]["content"], r["seed"]) for r in a.served + b.served)
+    assert answered == sorted(zip(prompts, seeds))  # one answer per request: nothing lost, nothing twice
+    assert bk.stats.failovers >= 1 and bk.stats.retries == 0  # moved without using up a retry
+    with pytest.raises(GenerationError, match="all 2 servers are down"):  # A stays down; now B dies too
+        bk.generate(["late"], seed=[1])
+
+
+def test_all_servers_down_names_every_server():
+    urls = [f"http://127.0.0.1:{p}/v1" for p in free_ports(2)]
+    bk = get_backend("openai", model="m", base_url=urls, max_retries=2, backoff_base=0.01)
+    with pytest.raises(GenerationError) as info:
+        bk.generate(["x", "y"])
+    msg = str(info.value)
+    assert "gave up after" in msg and "all 2 servers are down" in msg
+    for url in urls:
+        assert f"{url}/chat/completions (down): failed to connect" in msg
+
+
+def test_down_server_is_reprobed_after_its_cool_down():
+    """max_retries=0: one 503 marks A down (5xx max_retries + 1 times in a row); the request moves to
+    B without a retry. A gets nothing during its cool-down, then one probe puts it back in rotation."""
+    a, b = ScriptedServer(), ScriptedServer()
+    a.queue.append((503, {}, {"error": {"message": "engine dead"}}, 0.0))
+    try:
+        bk = cluster([a, b], max_retries=0, max_concurrency=1, reprobe_after=3600)
+        assert bk.generate(["x"]) == [["x#0"]]  # first try on A (ties go to the first server)
+        assert (len(a.requests), len(b.requests), bk.stats.failovers, bk.stats.retries) == (1, 1, 1, 0)
+        assert bk.generate([f"p{i}" for i in range(4)]) == [[f"p{i}#0"] for i in range(4)]
+        assert len(a.requests) == 1  # cooling down
+        bk.reprobe_after = 0.0
+        assert bk.generate([f"q{i}" for i in range(4)]) == [[f"q{i}#0"] for i in range(4)]
+        assert len(a.served) >= 1 and bk._servers[0].down_since is None  # probed, answered, back up
+    finally:
+        a.close(), b.close()
+
+
+def test_base_url_as_comma_string_or_list():
+    a, b = ScriptedServer(), ScriptedServer()
+    try:
+        for base_url in (f" {a.base_url}/ ,{b.base_url}", [a.base_url, b.base_url]):
+            bk = backend(a, base_url=base_url)
+            assert bk.urls == (f"{a.base_url}/chat/completions", f"{b.base_url}/chat/completions")
+            assert bk.generate(["x", "y", "z"]) == [["x#0"], ["y#0"], ["z#0"]]
+            assert "urls=" in repr(bk)
+        assert a.served and b.served  # ties alternate, so both take requests
+    finally:
+        a.close(), b.close()
+    assert repr(backend(a)) == f"OpenAIBackend(model='m', url='{a.base_url}/chat/completions', api_key_env='OPENAI_API_KEY')"
+    for bad, message in ((f"{a.base_url},,{b.base_url}", "entry 1 is empty"), ("localhost:8000/v1", "http://"),
+                         ([a.base_url, a.base_url + "/"], "twice"), ([], "at least one server")):
+        with pytest.raises(ValueError, match=message):
+            backend(a, base_url=bad)
