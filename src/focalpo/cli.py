@@ -9,7 +9,7 @@
     focalpo synth-prompts --source-dir REPO --out problems.jsonl --backend openai --model M --base-url URL
     focalpo focused --benchmark mbpp+ --backend hf --model PATH --out runs/fd [--shard 0/4] [--resume]
     focalpo codeflow --instructions tasks.jsonl --backend openai --model M --base-url URL --out runs/cf
-    focalpo merge runs/fd-0 runs/fd-1 --out runs/fd           # shards of one pipeline run
+    focalpo merge runs/fd-0 runs/fd-1 --out runs/fd           # shards of one pipeline run (or of one sample run)
     focalpo analyze runs/fd/records.jsonl [--out table.csv]   # error concentration (Phi)
     focalpo view runs/fd/pairs.jsonl [--tokenizer PATH] [--scheme focused ...]   # -> runs/fd/pairs.html
 
@@ -159,10 +159,12 @@ def _add_focused(sub) -> None:
 
 def _add_backend_args(p, default: str) -> None:
     """The generation-backend flags of the commands that sample from a model."""
-    others = ", ".join(b for b in ("hf", "openai", "scripted") if b != default)
+    others = ", ".join(b for b in ("hf", "vllm", "openai", "scripted") if b != default)
     p.add_argument("--backend", help=f"generation backend: {default} (default), {others}")
-    p.add_argument("--model", help="hf: local directory or hub id; openai: served model name")
-    p.add_argument("--base-url", help="openai backend: server URL up to /v1 (API key from $OPENAI_API_KEY)")
+    p.add_argument("--model", help="hf, vllm: local directory or hub id; openai: served model name")
+    p.add_argument("--base-url", action="append",
+                   help="openai backend: server URL up to /v1 (API key from $OPENAI_API_KEY); repeat it, or give a "
+                        "comma-separated list, to spread requests over several servers")
     p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend keyword option, repeatable (dtype=bfloat16, batch_size=16, max_concurrency=64)")
 
@@ -239,9 +241,10 @@ def _cmd_codeflow(args) -> int:
 
 
 def _add_merge(sub) -> None:
-    p = sub.add_parser("merge", help="merge the shard runs of a data pipeline into one run directory")
-    p.add_argument("runs", nargs="*", help="shard run directories (--out of each --shard i/N run)")
-    p.add_argument("--out", help="merged run directory")
+    p = sub.add_parser("merge", help="merge the shards of a data pipeline run (directories) or of a focalpo sample run "
+                       "(samples files) into one")
+    p.add_argument("runs", nargs="*", help="the --out of each --shard i/N run: run directories, or samples files")
+    p.add_argument("--out", help="merged run directory, or merged samples file")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace a run already in --out")
     _add_config_args(p, "MergeConfig")
     p.set_defaults(func=_cmd_merge)
@@ -251,9 +254,16 @@ def _cmd_merge(args) -> int:
     from focalpo.pipelines.runner import MergeConfig, merge_runs
 
     cfg = _config(MergeConfig, args, positional="runs")
-    result = merge_runs(cfg.runs, cfg.out, overwrite=cfg.overwrite)
-    print(f"merged {result['records']} records from {len(cfg.runs)} runs into {cfg.out} "
-          f"({result['summary']['pairs']} pairs)")
+    if cfg.runs and all(Path(r).is_file() for r in cfg.runs):  # the shards of a `focalpo sample` run
+        from focalpo.eval.sample import merge_samples
+
+        result = merge_samples(cfg.runs, cfg.out, overwrite=cfg.overwrite)
+        print(f"merged {result['samples']} samples of {result['problems']} problems from {len(cfg.runs)} files "
+              f"into {cfg.out}")
+    else:
+        result = merge_runs(cfg.runs, cfg.out, overwrite=cfg.overwrite)
+        print(f"merged {result['records']} records from {len(cfg.runs)} runs into {cfg.out} "
+              f"({result['summary']['pairs']} pairs)")
     if result["missing_shards"]:
         print(f"warning: shards {', '.join(result['missing_shards'])} are missing", file=sys.stderr)
     return 0
@@ -286,7 +296,8 @@ def _add_synth_prompts(sub) -> None:
     p.add_argument("--out", help="problems JSONL (focalpo format, no tests yet)")
     p.add_argument("--backend", choices=sorted(BACKENDS), help="generation backend (default hf)")
     p.add_argument("--model", help="HF model dir / hub id, or the served model name (openai)")
-    p.add_argument("--base-url", help="openai backend: server URL up to and including /v1")
+    p.add_argument("--base-url", action="append",
+                   help="openai backend: server URL up to and including /v1; repeatable (several servers)")
     p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE",
                    help="backend keyword option, repeatable (JSON values: 16, 0.5, true, [\"a\"])")
     p.add_argument("--n-problems", type=int, help="default 100")
@@ -364,6 +375,7 @@ def _add_sample(sub) -> None:
     p.add_argument("--program-template", metavar="FILE", help="program prompt template ({prompt}, {entry_point})")
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
+    p.add_argument("--shard", help="i/N: sample the i-th of N shards of the problems (join them with focalpo merge)")
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="keep the complete problems in --out, sample the rest")
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -479,6 +491,8 @@ def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = (
         take_overrides(args, positional)
     ignored = {"command", "func", "config", "overrides", "backend_option", *skip}
     flags = {k: v for k, v in vars(args).items() if k not in ignored}
+    if isinstance(flags.get("base_url"), list):  # --base-url A --base-url B: the backends take "A,B"
+        flags["base_url"] = ",".join(flags["base_url"])
     for name in files:
         if flags.get(name):
             path = Path(flags[name])

@@ -77,7 +77,7 @@ EXPECTED = [
 def test_instruct_samples_are_the_extracted_answers_with_each_problems_seed(tmp_path, data):
     backend = scripted()
     result = run_sample(config(tmp_path, data), backend=backend)
-    assert result == {"out": str(tmp_path / "s.jsonl"), "problems": 2, "sampled": 2, "skipped": 0,
+    assert result == {"out": str(tmp_path / "s.jsonl"), "problems": 2, "sampled": 2, "skipped": 0, "shard": "",
                       "samples_per_problem": 3}
     assert lines(tmp_path / "s.jsonl") == EXPECTED
     # batch_problems=1: one call per problem, focused's program prompt, the problem's own seed
@@ -189,3 +189,53 @@ def test_cli_samples_with_the_scripted_backend(tmp_path, data, capsys):
     assert main(argv) == 2  # an existing --out is refused with a one-line error
     assert "--resume" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 0 and lines(out) == rows
+
+
+# --------------------------------------------------------------------------------------------------
+# shards: `focalpo sample --shard i/N`, then `focalpo merge`
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory):
+    """A tiny Llama (random weights) behind the hf backend, and a file of 7 toy problems."""
+    from generate_helpers import save_tiny_llama
+
+    from focalpo.toyworld.tasks import generate_tasks, write_tasks
+
+    root = tmp_path_factory.mktemp("shards")
+    problems = root / "tasks.jsonl"
+    write_tasks(problems, generate_tasks(7, seed=3))
+    model = save_tiny_llama(root / "model")
+    return get_backend("hf", model=str(model), batch_size=4, device="cpu", dtype="float32"), problems
+
+
+def test_shards_merge_to_the_unsharded_file(tiny_hf, tmp_path, capsys):
+    backend, problems = tiny_hf
+    kw = dict(benchmark="jsonl", problems=str(problems), backend="hf", n=2, temperature=1.0, max_new_tokens=6,
+              seed=5, batch_problems=3, progress=False)
+    whole = tmp_path / "all.jsonl"
+    run_sample(SampleConfig(out=str(whole), **kw), backend=backend)
+    shards = [tmp_path / f"s{i}.jsonl" for i in range(3)]
+    sizes = [run_sample(SampleConfig(out=str(s), shard=f"{i}/3", **kw), backend=backend)["problems"]
+             for i, s in enumerate(shards)]
+    assert sum(sizes) == 7 and all(sizes)  # every problem in exactly one shard
+    merged = tmp_path / "merged.jsonl"
+    assert main(["merge", *map(str, shards), "--out", str(merged)]) == 0
+    assert merged.read_bytes() == whole.read_bytes()  # same samples, same order, byte for byte
+    assert json.loads(config_path(merged).read_text())["merged_from"] == [str(s) for s in shards]
+    assert "merged 14 samples of 7 problems from 3 files" in capsys.readouterr().out
+
+    assert main(["merge", str(shards[0]), str(shards[2]), "--out", str(tmp_path / "part.jsonl")]) == 0
+    assert "shards 1/3 are missing" in capsys.readouterr().err
+    assert main(["merge", str(shards[0]), str(shards[0]), "--out", str(tmp_path / "dup.jsonl")]) == 2
+    assert "s0.jsonl is given twice" in capsys.readouterr().err
+    copy = tmp_path / "copy.jsonl"  # another file holding shard 0's problems
+    copy.write_bytes(shards[0].read_bytes())
+    config_path(copy).write_bytes(config_path(shards[0]).read_bytes())
+    assert main(["merge", str(shards[0]), str(copy), "--out", str(tmp_path / "dup.jsonl")]) == 2
+    assert "copy.jsonl:1: field 'task_id'" in capsys.readouterr().err
+    other = tmp_path / "other.jsonl"
+    run_sample(SampleConfig(out=str(other), shard="1/3", **{**kw, "temperature": 0.5}), backend=backend)
+    assert main(["merge", str(shards[0]), str(other), "--out", str(tmp_path / "mix.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "different config" in err and "temperature: 1.0 -> 0.5" in err

@@ -22,6 +22,10 @@ Eval extracts the fenced code of `solution` again, so an answer whose code holds
 (markdown in a string) is stored whole as its `solution`.
 The resolved config is written beside it as `<stem>.sample_config.json`.
 
+Sharded: `shard="i/N"` (`--shard i/N`) samples only the problems whose task-id hash falls in shard i
+(`focalpo.runs.Shard`), each problem from its own seed as always, so the shards' files, joined by
+`focalpo merge A.jsonl B.jsonl --out all.jsonl` (`merge_samples`), equal the unsharded run's file.
+
 Resumable: lines are appended (`focalpo.io.AppendLog`, fsynced) as each batch of problems is
 sampled. `resume=True` keeps the problems whose `n` samples are all there, rewrites the file
 atomically without the partial ones (a kill mid-problem), and samples the rest; a config that
@@ -39,11 +43,11 @@ from typing import Any, Sequence
 
 from focalpo.extract import extract_code
 from focalpo.generate.base import backend_from_config
-from focalpo.io import AppendLog, atomic_path, cut_torn_tail, progress_bar, write_json
+from focalpo.io import AppendLog, atomic_path, cut_torn_tail, iter_json_lines, progress_bar, write_json
 from focalpo.problems.registry import load_benchmark
 from focalpo.problems.types import Problem
 from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, program_prompt
-from focalpo.runs import check_unique_ids, config_diff, problem_seed
+from focalpo.runs import Shard, check_unique_ids, config_diff, missing_shards, problem_seed
 
 # options that may change between a run and its --resume: they change no sample
 FREE_KEYS = ("progress", "batch_problems", "limit", "base_url", "out", "resume", "overwrite")
@@ -69,6 +73,7 @@ class SampleConfig:
     program_template: str = PROGRAM_TEMPLATE  # fields {prompt}, {entry_point}
     seed: int = 0
     batch_problems: int = 16  # problems per generation call
+    shard: str = ""  # "i/N": sample the problems of the i-th of N shards (`focalpo merge` joins the files)
     overwrite: bool = False
     resume: bool = False
     progress: bool = True
@@ -89,6 +94,7 @@ class SampleConfig:
         for ok, message in rules:
             if not ok:
                 raise ValueError(f"sample config: {message}")
+        Shard.parse(self.shard)
 
 
 def config_path(out: str | Path) -> Path:
@@ -170,6 +176,8 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
     cfg.check()
     problems = list(problems) if problems is not None else load_benchmark(cfg.benchmark, cfg.problems, limit=cfg.limit)
     check_unique_ids(p.task_id for p in problems)
+    shard = Shard.parse(cfg.shard)
+    problems = [p for p in problems if shard.owns(p.task_id)]
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
     done = _prepare_out(cfg, config)
     todo = [p for p in problems if p.task_id not in done]
@@ -192,4 +200,65 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
         if bar is not None:
             bar.close()
     return {"out": cfg.out, "problems": len(problems), "sampled": len(todo), "skipped": len(problems) - len(todo),
-            "samples_per_problem": cfg.n}
+            "samples_per_problem": cfg.n, "shard": cfg.shard}
+
+
+def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> dict:
+    """`focalpo merge` of the shards of one `focalpo sample` run: one samples file equal to the
+    unsharded run's (problems in the problem file's order, each problem's samples in index order).
+
+    The shards' configs (`<stem>.sample_config.json`) must agree but for the shard and the keys free
+    on resume; a problem sampled by two shards, or with fewer than n samples, is an error naming the
+    file; missing shards are reported (a partial merge is useful while shards still run). Returns
+    {"samples", "problems", "missing_shards"}.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("merge: give at least one samples file")
+    out = Path(out)
+    seen: set[Path] = set()
+    for path in paths:
+        if path.resolve() in seen:
+            raise ValueError(f"merge: {path} is given twice")
+        seen.add(path.resolve())
+    if any(out.resolve() == p.resolve() for p in paths):
+        raise ValueError(f"merge: the output {out} is one of the inputs")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    config: dict | None = None
+    rows: dict[str, list[tuple[int, str]]] = {}
+    owner: dict[str, Path] = {}
+    for path in paths:
+        stored = config_path(path)
+        if not stored.is_file():
+            raise FileNotFoundError(f"{path}: not a `focalpo sample` output (no {stored.name} beside it)")
+        this = json.loads(stored.read_text(encoding="utf-8"))
+        if config is None:
+            config = this
+        else:
+            diff = config_diff(config, this, (*FREE_KEYS, "shard"))
+            if diff:
+                raise ValueError(f"merge: {path} was sampled with a different config than {paths[0]}: {'; '.join(diff)}")
+        for lineno, row in iter_json_lines(path):
+            task_id, index = row.get("task_id"), row.get("index")
+            if not isinstance(task_id, str) or not isinstance(index, int):
+                raise ValueError(f"{path}:{lineno}: field 'task_id'/'index': not a sample line of focalpo sample")
+            if owner.setdefault(task_id, path) != path:
+                raise ValueError(f"{path}:{lineno}: field 'task_id': {task_id!r} also in {owner[task_id]}")
+            rows.setdefault(task_id, []).append((index, json.dumps(row, ensure_ascii=False) + "\n"))
+    assert config is not None
+    for task_id, got in rows.items():
+        if sorted(i for i, _ in got) != list(range(config["n"])):
+            raise ValueError(f"{owner[task_id]}: task {task_id!r} has {len(got)} of {config['n']} samples; "
+                             "finish that shard (--resume) before merging")
+    try:  # the unsharded run's order: the problem file's
+        problems = load_benchmark(config["benchmark"], config["problems"], limit=config["limit"])
+    except (FileNotFoundError, ValueError):  # problems given in Python, not by file: task-id order
+        problems = []
+    order = {p.task_id: i for i, p in enumerate(problems)}
+    tasks = sorted(rows, key=lambda t: (order.get(t, len(order)), t))
+    with atomic_path(out) as tmp:
+        tmp.write_text("".join(line for t in tasks for _, line in sorted(rows[t])), encoding="utf-8")
+    write_json(config_path(out), {**config, "out": str(out), "shard": "", "merged_from": [str(p) for p in paths]})
+    shards = [json.loads(config_path(p).read_text(encoding="utf-8")).get("shard") or "0/1" for p in paths]
+    return {"samples": sum(len(r) for r in rows.values()), "problems": len(rows), "missing_shards": missing_shards(shards)}
