@@ -90,6 +90,20 @@ def test_errors_exit_2_naming_the_field_or_file(tmp_path, capsys):
     assert f"--program-template {missing}: no such file" in capsys.readouterr().err
 
 
+def test_repeated_base_url_reaches_the_backend_as_several_servers(tmp_path, capsys):
+    from focalpo.problems.jsonl import dump_jsonl
+    from focalpo.problems.types import Problem
+
+    problems = tmp_path / "p.jsonl"
+    dump_jsonl([Problem(task_id="t/0", prompt="Write f.", entry_point="f", canonical_solution="", tests={})], problems)
+    a, b = "http://127.0.0.1:9/v1", "http://127.0.0.1:7/v1"  # nothing listens there: both refuse
+    assert main(["sample", "--problems", str(problems), "--backend", "openai", "--model", "m", "--base-url", a,
+                 "--base-url", b, "--backend-option", "max_retries=0", "--out", str(tmp_path / "s.jsonl"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert a in err and b in err and "all 2 servers are down" in err
+
+
 def test_merge_and_analyze_read_their_inputs_from_the_yaml_too(tmp_path, capsys):
     config = tmp_path / "merge.yaml"
     config.write_text(f"runs: [{tmp_path / 'a'}, {tmp_path / 'b'}]\nout: {tmp_path / 'm'}\n")
