@@ -119,13 +119,27 @@ def _add_train(sub) -> None:
 
 def _cmd_train(args) -> int:
     from focalpo.train.config import TrainConfig
-    from focalpo.train.run import train
+    from focalpo.train.run import CONFIG_NAME, train
 
+    _resume_config(args, CONFIG_NAME)
     result = train(_config(TrainConfig, args))
     if result.is_main_process:
         print(f"trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in {result.output}, "
               f"metrics in {result.metrics}")
     return 0
+
+
+def _resume_config(args, name: str) -> None:
+    """`--output OUT --resume` without `--config`: the run's own resolved config, OUT/<name>, when the run
+    got as far as writing it; a run killed before that has nothing to resume (run its command again)."""
+    if not args.resume or args.config or not args.output:
+        return
+    saved = Path(args.output) / name
+    if saved.is_file():
+        args.config = str(saved)
+    elif not args.model:
+        raise FileNotFoundError(f"{saved}: no such file: the run stopped before it started training; "
+                                "run its original command again (with --resume, or without: nothing was trained)")
 
 
 def _add_focused(sub) -> None:
@@ -343,8 +357,9 @@ def _add_sft(sub) -> None:
 
 
 def _cmd_sft(args) -> int:
-    from focalpo.train.sft import SFTConfig, sft
+    from focalpo.train.sft import CONFIG_NAME, SFTConfig, sft
 
+    _resume_config(args, CONFIG_NAME)
     result = sft(_config(SFTConfig, args))
     if result.is_main_process:
         d = result.data

@@ -21,6 +21,7 @@ Reading: `iter_json_lines(path)` yields (line number, row) of a JSONL file, gzip
 name or magic bytes; `iter_json_rows(path)` yields ("file:line", row) and also reads a `.json`
 list. A bad line raises `RowError` (a `ValueError`) reading `file:line: field 'x': what is wrong`.
 
+`check_model_path(ref)`: a clear error for a local model directory that is not there.
 `progress_bar(...)`: a tqdm bar over problems, or None. `cache_root()`: `$FOCALPO_CACHE`, else `~/.cache/focalpo`, where focalpo keeps what it can recompute.
 """
 
@@ -244,6 +245,20 @@ def progress_bar(enabled: bool, total: int, initial: int, desc: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, unit="problem", dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# models and other directories named on the command line
+
+
+def check_model_path(ref: str, what: str = "model") -> None:
+    """Raise FileNotFoundError when `ref` is meant as a local path (it starts with "/", ".", "~" or has
+    more than one "/"; a hub id is "name" or "org/name") and nothing is there; transformers would
+    otherwise read it as a malformed hub id ("Repo id must be in the form ...")."""
+    text = str(ref)
+    local = text.startswith(("/", ".", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text
+    if local and not Path(text).expanduser().exists():
+        raise FileNotFoundError(f"{what} {text}: no such directory")
 
 
 # --------------------------------------------------------------------------------------------------

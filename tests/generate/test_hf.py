@@ -182,5 +182,7 @@ def test_bad_arguments(backend, model_dir):
         get_backend("hf", model=str(model_dir), batchsize=2)
     with pytest.raises(ValueError, match="unknown generation backend 'vllm-typo'"):
         get_backend("vllm-typo")
-    with pytest.raises(GenerationError, match="cannot load model"):
+    with pytest.raises(GenerationError, match=r"model .*missing: no such directory"):  # not "Repo id must be ..."
         get_backend("hf", model=str(model_dir / "missing"))
+    with pytest.raises(GenerationError, match="cannot load model"):
+        get_backend("hf", model=str(model_dir.parent))  # a directory, but no model in it

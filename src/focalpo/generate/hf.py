@@ -46,6 +46,7 @@ from focalpo.generate.base import (
     prompt_seeds,
     truncate_at_stop,
 )
+from focalpo.io import check_model_path
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -73,12 +74,16 @@ class HFBackend:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
         if isinstance(model, str):
+            try:
+                check_model_path(model)
+            except FileNotFoundError as e:
+                raise GenerationError(str(e)) from None
             kwargs: dict[str, Any] = {"dtype": _DTYPES[dtype], "trust_remote_code": trust_remote_code}
             if device_map is not None:
                 kwargs["device_map"] = device_map
             try:
                 self.model = AutoModelForCausalLM.from_pretrained(model, **kwargs)
-            except OSError as e:
+            except (OSError, ValueError) as e:  # ValueError: a directory without a model ("Unrecognized model")
                 raise GenerationError(f"cannot load model {model!r}: {e}") from e
         else:
             self.model = model

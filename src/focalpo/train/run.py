@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from focalpo.config import ConfigError, dump_config
+from focalpo.io import check_model_path
 from focalpo.train.config import TrainConfig
 
 CONFIG_NAME = "train_config.yaml"
@@ -50,14 +51,13 @@ def prepare_output(cfg: TrainConfig, *, clear: bool = True) -> str | None:
     main process clears (`clear_output`): a rank that checked after the main process had written
     its config would otherwise see a busy directory and fail.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     out = Path(cfg.output)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out}: output exists and is not a directory")
-    busy = out.is_dir() and any(out.iterdir())
+    # a directory holding only the config a run wrote as it started (then failed, or was killed) is empty
+    busy = out.is_dir() and any(p.name != CONFIG_NAME for p in out.iterdir())
     if cfg.resume:
-        return get_last_checkpoint(str(out)) if busy else None
+        return last_complete_checkpoint(out) if busy else None
     if busy and not cfg.overwrite:
         raise FileExistsError(
             f"{out}: output directory is not empty; pass --overwrite to replace its checkpoints and metrics, "
@@ -65,6 +65,47 @@ def prepare_output(cfg: TrainConfig, *, clear: bool = True) -> str | None:
         )
     if busy and clear:
         clear_output(out)
+    return None
+
+
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest `checkpoint-N` in `out` that was written to the end, or None.
+
+    transformers writes a checkpoint's weights, optimizer, scheduler and RNG states, then its
+    `trainer_state.json`; a kill during the save leaves a directory without that file (or with a
+    torn one), from which no run can resume. Such checkpoints are skipped with a warning naming them;
+    the previous one is intact.
+    """
+    import warnings
+
+    steps = []
+    for ckpt in out.glob("checkpoint-*"):
+        suffix = ckpt.name.removeprefix("checkpoint-")
+        if ckpt.is_dir() and suffix.isdigit():
+            steps.append((int(suffix), ckpt))
+    for _, ckpt in sorted(steps, reverse=True):
+        why = _incomplete(ckpt)
+        if why is None:
+            return str(ckpt)
+        warnings.warn(f"{ckpt}: skipped, {why} (a save interrupted by a crash); resuming from an earlier checkpoint")
+    return None
+
+
+def _incomplete(ckpt: Path) -> str | None:
+    """Why `ckpt` cannot be resumed from, or None."""
+    import json
+
+    state = ckpt / "trainer_state.json"
+    try:
+        json.loads(state.read_text())
+    except FileNotFoundError:
+        return "no trainer_state.json"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "trainer_state.json is torn"
+    weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
+               "adapter_model.safetensors", "adapter_model.bin")
+    if not any((ckpt / w).is_file() for w in weights) and not any(ckpt.glob("global_step*")):  # DeepSpeed: shards
+        return "no model weights"
     return None
 
 
@@ -157,7 +198,10 @@ def load_model(path: str, dtype: str):
 
     if dtype not in DTYPES:
         raise ConfigError(f"field 'dtype': expected one of {', '.join(DTYPES)}, got {dtype!r}")
-    return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    except OSError as e:  # a hub id that does not resolve, a directory without weights: an input error
+        raise ValueError(f"model {path}: cannot load it: {e}") from None
 
 
 def _disable_dropout(model) -> None:
@@ -282,13 +326,22 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     state = PartialState(cpu=wants_cpu(cfg))  # first use fixes the process group for everyone after
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
-    out = start_output(cfg, state, CONFIG_NAME)
+    done = finished_checkpoint(resume_from, cfg.max_steps)
+    if done is not None:  # killed after the last checkpoint, before the final save: only that save is left
+        return finish_from_checkpoint(cfg, state, done)
+    for name in ("model", "ref_model", "tokenizer"):
+        if getattr(cfg, name):
+            check_model_path(getattr(cfg, name), f"--{name.replace('_', '-')}")
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
+    except OSError as e:
+        raise ValueError(f"tokenizer {cfg.tokenizer or cfg.model}: cannot load it: {e}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    examples = load_examples(cfg, tokenizer)
+    examples = load_examples(cfg, tokenizer)  # bad data fails here, before anything is written
     nll = wants_nll(examples, cfg.data)
+    out = start_output(cfg, state, CONFIG_NAME)
     collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
 
     set_seed(cfg.seed)  # before any adapter initialisation
@@ -321,6 +374,39 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     trainer.save_state()
     return TrainResult(out, out / METRICS_NAME, trainer.state.global_step, float(result.training_loss),
                        trainer.is_world_process_zero())
+
+
+def finished_checkpoint(resume_from: str | None, max_steps: int) -> dict | None:
+    """The trainer state of `resume_from` when it is the run's last step (`max_steps` reached), else None.
+
+    transformers would resume such a checkpoint into one more optimiser step when `max_steps` ends
+    inside an epoch (it skips the epoch's trained batches, steps, then sees the limit), so the run
+    finishes from the checkpoint instead."""
+    import json
+
+    if resume_from is None or max_steps is None or max_steps <= 0:
+        return None
+    state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
+    return {**state, "checkpoint": resume_from} if state.get("global_step", 0) >= max_steps else None
+
+
+def finish_from_checkpoint(cfg: TrainConfig, state, done: dict) -> TrainResult:
+    """The final save of a run whose last checkpoint holds its last step: the checkpoint's model files
+    (not its optimizer, scheduler or RNG states) and the tokenizer, written into `output`."""
+    from transformers import AutoTokenizer
+
+    out, ckpt = Path(cfg.output), Path(done["checkpoint"])
+    if state.is_main_process:
+        skip = {"optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.json", CONFIG_NAME}
+        for f in ckpt.iterdir():
+            if f.is_file() and f.name not in skip and not f.name.startswith("rng_state"):
+                shutil.copy2(f, out / f.name)
+        AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model).save_pretrained(out)
+        shutil.copy2(ckpt / "trainer_state.json", out / "trainer_state.json")
+    state.wait_for_everyone()
+    losses = [row["loss"] for row in done.get("log_history", []) if "loss" in row]
+    return TrainResult(out, out / METRICS_NAME, int(done["global_step"]),
+                       sum(losses) / len(losses) if losses else float("nan"), state.is_main_process)
 
 
 def read_metrics(path: str | Path) -> list[dict]:

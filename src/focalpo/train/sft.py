@@ -263,10 +263,12 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     from focalpo.train.run import (
         METRICS_NAME, load_model, wants_cpu, prepare_output, start_output, training_arguments,
     )
+    from focalpo.io import check_model_path
     from focalpo.train.trainer import ConfigSnapshotCallback, MetricsCallback
 
     state = PartialState(cpu=wants_cpu(cfg))
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
+    check_model_path(cfg.model, "--model")
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
     if tokenizer.pad_token is None:  # labels carry -100 on padding, so an EOS used as pad is still trained on
         tokenizer.pad_token = tokenizer.eos_token

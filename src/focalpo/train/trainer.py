@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from transformers import Trainer, TrainerCallback
 
+from focalpo.io import AppendLog, atomic_path, cut_torn_tail, iter_json_lines
 from focalpo.train.losses import chosen_nll, nll_token_mean, preference_loss
 from focalpo.train.reference import batch_token_logps, is_peft_model, reference_pair_logps, weighted_pair_logps
 
@@ -110,10 +111,12 @@ class WeightedPreferenceTrainer(Trainer):
 
 
 class MetricsCallback(TrainerCallback):
-    """Appends one JSON object per logged training step to `path` (main process only).
+    """Appends one JSON object per logged training step to `path` (main process only), one fsynced
+    O_APPEND write per line (`focalpo.io.AppendLog`), so a kill can only tear the last line.
 
-    On resume, records past the checkpoint's step are dropped first, so that the file of an
-    interrupted-then-resumed run equals that of an uninterrupted one.
+    On resume the torn last line (if any) is cut off with a warning, and the records past the
+    checkpoint's step are dropped by an atomic rewrite, so that the file of an interrupted-then-resumed
+    run equals that of an uninterrupted one; a bad line is an error naming file:line.
     """
 
     def __init__(self, path: str | Path):
@@ -121,14 +124,15 @@ class MetricsCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.path.is_file():
-            keep = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= state.global_step]
-            self.path.write_text("".join(line + "\n" for line in keep))
+            cut_torn_tail(self.path)
+            keep = [row for _, row in iter_json_lines(self.path) if row.get("step", 0) <= state.global_step]
+            with atomic_path(self.path) as tmp:
+                tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs and "loss" in logs:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as f:
-                f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+            with AppendLog(self.path, fsync=True) as log:
+                log.write_line(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
 
 
 class ConfigSnapshotCallback(TrainerCallback):
