@@ -99,6 +99,11 @@ def _add_train(sub) -> None:
     p.add_argument("--model", help="policy: local HF model directory")
     p.add_argument("--ref-model", help="reference model (default: the initial policy)")
     p.add_argument("--data", help="pairs JSONL (focalpo.pairs) or pre-weighted examples JSONL")
+    p.add_argument("--eval-data", help="validation pairs (or examples); or hold out --eval-fraction of --data")
+    p.add_argument("--eval-fraction", type=float, help="share of --data held out for validation (hash of the tokens)")
+    p.add_argument("--eval-steps", type=int, help="evaluate every N steps (default: save_steps)")
+    p.add_argument("--best-metric", help="keep the best checkpoint's model by this eval metric "
+                   "(e.g. eval_rewards/accuracies, eval_localized/margins, eval_loss)")
     p.add_argument("--scheme", help="weight scheme: dpo, rpo, focused, target, target-rpo, ... (default dpo)")
     p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
     p.add_argument("--beta", type=float)
@@ -124,7 +129,8 @@ def _cmd_train(args) -> int:
     _resume_config(args, CONFIG_NAME)
     result = train(_config(TrainConfig, args))
     if result.is_main_process:
-        print(f"trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in {result.output}, "
+        best = f" (the best checkpoint's: {result.best_checkpoint})" if result.best_checkpoint else ""
+        print(f"trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in {result.output}{best}, "
               f"metrics in {result.metrics}")
     return 0
 

@@ -28,6 +28,10 @@ import torch
 from focalpo.weights.build import ID_KEYS, WEIGHT_KEYS  # the example format, defined where it is written
 
 REF_KEYS = ("ref_chosen_logps", "ref_rejected_logps")
+# validation examples of localised pairs also carry the localised tokens (1 on D+ / D-, else 0) and the
+# reference's log-probs summed over them, so that evaluation can report the margin at the error
+FOCUS_KEYS = ("chosen_focus", "rejected_focus")
+REF_FOCUS_KEYS = ("ref_chosen_focus_logps", "ref_rejected_focus_logps")
 
 
 def _where(example: dict, i: int) -> str:
@@ -92,5 +96,13 @@ class PreferenceCollator:
         }
         if all(k in ex for ex in examples for k in REF_KEYS):
             for k in REF_KEYS:
+                batch[k] = torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32)
+        if all(k in ex for ex in examples for k in FOCUS_KEYS + REF_FOCUS_KEYS):
+            focus = [[0.0] * len(ex["prompt_input_ids"]) + [float(w) for w in ex[f"{side}_focus"]]
+                     for side in ("chosen", "rejected") for ex in examples]
+            if self.max_length is not None:
+                focus = [r[: self.max_length] for r in focus]
+            batch["focus_weights"] = _pad([torch.tensor(r, dtype=torch.float32) for r in focus], 0.0, length)
+            for k in REF_FOCUS_KEYS:
                 batch[k] = torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32)
         return batch

@@ -45,6 +45,10 @@ class TrainConfig:
     per_device_batch_size: int = 1  # pairs per device per micro-batch
     gradient_accumulation_steps: int = 1
     global_batch_size: int | None = None  # pairs per optimiser step; sets gradient_accumulation_steps
+    eval_data: str | None = None  # validation pairs (or weighted examples); else `eval_fraction` of `data`
+    eval_fraction: float = 0.0  # share of `data` held out for validation, chosen by a hash of each pair's tokens
+    eval_steps: int | None = None  # evaluate every N optimiser steps (default: save_steps) and at the end
+    best_metric: str | None = None  # e.g. eval_rewards/accuracies, eval_loss: the final model is the best checkpoint's
     logging_steps: int = 1
     save_steps: int = 500
     save_total_limit: int | None = None

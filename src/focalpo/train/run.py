@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +38,7 @@ class TrainResult:
     global_step: int
     train_loss: float
     is_main_process: bool = True
+    best_checkpoint: str | None = None  # with best_metric: the checkpoint whose model is the final one
 
 
 # --------------------------------------------------------------------------------------------------
@@ -181,6 +182,64 @@ def load_examples(cfg: TrainConfig, tokenizer) -> list[dict]:
     return examples
 
 
+def split_eval(examples: list[dict], fraction: float) -> tuple[list[dict], list[dict]]:
+    """(train, eval): an example is held out when a hash of its tokens falls in the first `fraction` of
+    the hash range, so the split does not depend on the file's order, the run's seed or the scheme."""
+    import hashlib
+    import json
+
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"field 'eval_fraction': expected 0 <= value < 1, got {fraction}")
+    train_part, eval_part = [], []
+    for ex in examples:
+        key = json.dumps([ex["prompt_input_ids"], ex["chosen_input_ids"], ex["rejected_input_ids"]]).encode()
+        h = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+        (eval_part if h < fraction else train_part).append(ex)
+    return train_part, eval_part
+
+
+def eval_examples(cfg: TrainConfig, tokenizer, examples: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(train, validation) examples: `eval_data` read like `data`, or `eval_fraction` of `data` held out."""
+    if cfg.eval_data and cfg.eval_fraction:
+        raise ConfigError("give either eval_data or eval_fraction, not both")
+    if cfg.eval_data:
+        held = load_examples(replace(cfg, data=cfg.eval_data), tokenizer)
+    elif cfg.eval_fraction:
+        examples, held = split_eval(examples, cfg.eval_fraction)
+        if not held or not examples:
+            raise ValueError(f"{cfg.data}: eval_fraction={cfg.eval_fraction} leaves {len(examples)} training and "
+                             f"{len(held)} validation examples; both need at least one")
+    else:
+        return examples, []
+    return examples, attach_focus(cfg, tokenizer, held)
+
+
+def attach_focus(cfg: TrainConfig, tokenizer, examples: list[dict]) -> list[dict]:
+    """Validation examples built from localised pairs (LCS spans) get their localised tokens (the
+    `symmetric` scheme's weights: 1 on D+ / D-, else 0), matched by pair index and token ids."""
+    from focalpo.train.collate import FOCUS_KEYS
+
+    path = Path(cfg.eval_data or cfg.data)
+    first = _first_record(path)
+    if not isinstance(first, dict) or "chosen_input_ids" in first:  # pre-weighted examples: no spans
+        return examples
+    from focalpo.pairs import read_pairs
+    from focalpo.weights import build_weighted_examples
+
+    pairs = read_pairs(path)
+    if any(p.chosen_spans is None or p.rejected_spans is None for p in pairs):
+        return examples
+    focus = {ex["pair_index"]: ex for ex in build_weighted_examples(
+        pairs, tokenizer, "symmetric", max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+        seed=cfg.seed)}
+    out = []
+    for ex in examples:
+        f = focus.get(ex.get("pair_index"))
+        same = f is not None and all(f[k] == ex[k] for k in ("prompt_input_ids", "chosen_input_ids", "rejected_input_ids"))
+        out.append({**ex, FOCUS_KEYS[0]: f["chosen_weights"], FOCUS_KEYS[1]: f["rejected_weights"]} if same else ex)
+    return out if all(FOCUS_KEYS[0] in ex for ex in out) else examples
+
+
 def wants_nll(examples: Sequence[dict], where: str) -> bool:
     flags = {bool(ex.get("nll", False)) for ex in examples}
     if len(flags) > 1:
@@ -221,8 +280,9 @@ def _wrap_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
-def _precompute(cfg: TrainConfig, policy, examples, collator) -> list[dict]:
-    """Examples carrying Σ w log π_ref, from the cache or computed with the reference."""
+def _precompute(cfg: TrainConfig, policy, examples, collator, focus: bool = False) -> list[dict]:
+    """Examples carrying Σ w log π_ref, from the cache or computed with the reference; with `focus`, also
+    Σ_loc log π_ref over their localised tokens (`attach_focus`)."""
     import torch
 
     from focalpo.train.reference import (
@@ -239,10 +299,23 @@ def _precompute(cfg: TrainConfig, policy, examples, collator) -> list[dict]:
         ref, examples, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
         cache_file=cache_file, autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
     )
+    out = attach_reference(examples, values)
+    if focus:  # the same sums with the localised tokens as the weights
+        from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS
+
+        as_weights = [{**ex, "chosen_weights": ex[FOCUS_KEYS[0]], "rejected_weights": ex[FOCUS_KEYS[1]]}
+                      for ex in examples]
+        key = reference_cache_key(model_fingerprint(ref), as_weights, settings)
+        sums = precompute_reference_logps(
+            ref, as_weights, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
+            cache_file=Path(cfg.ref_cache_dir or default_cache_dir()) / f"{key}.pt",
+            autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
+        )
+        out = [{**ex, REF_FOCUS_KEYS[0]: c, REF_FOCUS_KEYS[1]: r} for ex, (c, r) in zip(out, sums, strict=True)]
     if ref is not policy:
         ref.to("cpu")
         del ref
-    return attach_reference(examples, values)
+    return out
 
 
 def _gradient_accumulation(cfg: TrainConfig) -> int:
@@ -274,6 +347,20 @@ def training_arguments(cfg: TrainConfig):
         remove_unused_columns=False, disable_tqdm=not cfg.progress, use_cpu=wants_cpu(cfg),
         dataloader_pin_memory=_has_accelerator(),
     )
+    # `focalpo sft` builds its arguments here too, from an SFTConfig without validation fields
+    validation = getattr(cfg, "eval_data", None) or getattr(cfg, "eval_fraction", 0.0)
+    if validation:
+        kwargs.update(eval_strategy="steps", eval_steps=cfg.eval_steps or cfg.save_steps,
+                      per_device_eval_batch_size=cfg.per_device_batch_size)
+    if getattr(cfg, "best_metric", None):
+        if not validation:
+            raise ConfigError("field 'best_metric': needs validation data (eval_data or eval_fraction)")
+        metric = cfg.best_metric if cfg.best_metric.startswith("eval_") else f"eval_{cfg.best_metric}"
+        if cfg.save_steps % (cfg.eval_steps or cfg.save_steps):
+            raise ConfigError(f"field 'best_metric': save_steps ({cfg.save_steps}) must be a multiple of eval_steps "
+                              f"({cfg.eval_steps}) so that every checkpoint has its evaluation")
+        kwargs.update(metric_for_best_model=metric, greater_is_better=not metric.endswith("loss"),
+                      load_best_model_at_end=True)
     if cfg.gradient_checkpointing:  # transformers 5 renamed it; the old name warns
         fields = TrainingArguments.__dataclass_fields__
         kwargs["activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"] = True
@@ -340,6 +427,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples = load_examples(cfg, tokenizer)  # bad data fails here, before anything is written
+    examples, held = eval_examples(cfg, tokenizer, examples)
     nll = wants_nll(examples, cfg.data)
     out = start_output(cfg, state, CONFIG_NAME)
     collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
@@ -352,6 +440,8 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     ref_model = None
     if cfg.reference == "precompute":
         examples = _precompute(cfg, policy, examples, collator)
+        if held:
+            held = _precompute(cfg, policy, held, collator, focus="chosen_focus" in held[0])
     elif cfg.ref_model:
         ref_model = load_model(cfg.ref_model, cfg.dtype)
     elif not cfg.lora:
@@ -365,15 +455,15 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     trainer = WeightedPreferenceTrainer(
         model=policy, args=training_arguments(cfg), data_collator=collator, train_dataset=examples,
-        processing_class=tokenizer, ref_model=ref_model,
+        eval_dataset=held or None, processing_class=tokenizer, ref_model=ref_model,
         loss=LossSettings(beta=cfg.beta, loss_type=cfg.loss_type, nll=nll, alpha=cfg.alpha),
         callbacks=[MetricsCallback(out / METRICS_NAME), ConfigSnapshotCallback(out / CONFIG_NAME), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=resume_from)
-    trainer.save_model(str(out))
+    trainer.save_model(str(out))  # with best_metric: the best checkpoint's model, loaded at the end
     trainer.save_state()
     return TrainResult(out, out / METRICS_NAME, trainer.state.global_step, float(result.training_loss),
-                       trainer.is_world_process_zero())
+                       trainer.is_world_process_zero(), trainer.state.best_model_checkpoint)
 
 
 def finished_checkpoint(resume_from: str | None, max_steps: int) -> dict | None:

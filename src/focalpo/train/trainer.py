@@ -12,6 +12,11 @@ are the ecosystem's. The reference log-probs come from, in this order: the batch
 disabled. Loss = mean_b L_b (+ α · chosen NLL token mean when `nll`), as TRL 1.16's DPOTrainer with
 `loss_type=["sigmoid", "sft"]`, `loss_weights=[1, α]`.
 
+Validation (`eval_dataset`): `prediction_step` computes the same loss without gradients; the
+evaluation's log row has `eval_loss` and the same pair metrics prefixed `eval_`, and for localised
+validation pairs `eval_localized/margins` and `eval_localized/accuracies`: β·((Σ_loc log π − log π_ref)
+on the chosen − the same on the rejected) over the localised tokens only.
+
 Logged per step (averaged over the accumulated micro-batches, gathered over processes):
 `rewards/chosen`, `rewards/rejected`, `rewards/accuracies`, `rewards/margins`, `logps/chosen`,
 `logps/rejected` (weighted sums), `nll` (chosen token mean, logged even when not trained on), and
@@ -62,6 +67,7 @@ class WeightedPreferenceTrainer(Trainer):
             ref_model.eval().requires_grad_(False)
             self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
         self._pair_metrics: dict[str, list[float]] = defaultdict(list)
+        self._eval_metrics: dict[str, list[float]] = defaultdict(list)
 
     def _reference(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         if "ref_chosen_logps" in inputs:
@@ -73,6 +79,17 @@ class WeightedPreferenceTrainer(Trainer):
         raise ValueError("no reference: the batch has no precomputed log-probs, there is no ref_model and no LoRA adapter")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return self._loss(model, inputs, return_outputs, self._pair_metrics)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        """Validation: the same loss without gradients; its pair metrics (and, for localised pairs, the
+        margin over the localised tokens) go to the `eval_` metrics of the evaluation."""
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self._loss(model, inputs, False, self._eval_metrics)
+        return loss.detach(), None, None
+
+    def _loss(self, model, inputs, return_outputs, metrics):
         s = self.loss_settings
         logps, start = batch_token_logps(model, inputs)  # (2B, T−start): tokens start..T−1
         chosen, rejected = weighted_pair_logps(logps, inputs, start)  # (B,), (B,)
@@ -84,16 +101,22 @@ class WeightedPreferenceTrainer(Trainer):
         chosen_mask = inputs["completion_mask"][:, start:].chunk(2)[0]  # (B, T−start)
         nll = nll_token_mean(chosen_nll(logps.chunk(2)[0], chosen_mask), chosen_mask)
         loss = losses.mean() + (s.alpha * nll if s.nll else 0.0)
-        self._record(r_c, r_r, chosen.detach(), rejected.detach(), nll.detach(), inputs)
+        self._record(metrics, r_c, r_r, chosen.detach(), rejected.detach(), nll.detach(), inputs)
+        if "focus_weights" in inputs:  # localised validation pairs: the implicit reward margin at the error
+            f_c, f_r = weighted_pair_logps(logps.detach(), {"loss_weights": inputs["focus_weights"]}, start)
+            margin = s.beta * ((f_c - inputs["ref_chosen_focus_logps"].to(f_c.dtype))
+                               - (f_r - inputs["ref_rejected_focus_logps"].to(f_r.dtype)))
+            margin = self.accelerator.gather(margin)
+            metrics["localized/margins"].append(margin.mean().item())
+            metrics["localized/accuracies"].append((margin > 0).float().mean().item())
         return (loss, {"losses": losses}) if return_outputs else loss
 
-    def _record(self, r_c, r_r, chosen, rejected, nll, inputs) -> None:
+    def _record(self, m, r_c, r_r, chosen, rejected, nll, inputs) -> None:
         gather = self.accelerator.gather
         r_c, r_r = gather(r_c), gather(r_r)
         completion = inputs["completion_mask"].bool()
         weighted = ((inputs["loss_weights"] != 0) & completion).sum()
         counts = gather(torch.stack([weighted, completion.sum()]).unsqueeze(0)).sum(0)
-        m = self._pair_metrics
         m["rewards/chosen"].append(r_c.mean().item())
         m["rewards/rejected"].append(r_r.mean().item())
         m["rewards/accuracies"].append((r_c > r_r).float().mean().item())
@@ -107,7 +130,16 @@ class WeightedPreferenceTrainer(Trainer):
         if "loss" in logs and self._pair_metrics:  # a training step: add the pair metrics since the last log
             logs.update({k: sum(v) / len(v) for k, v in self._pair_metrics.items()})
             self._pair_metrics.clear()
+        if "eval_loss" in logs and self._eval_metrics:  # an evaluation: its pair metrics, over every eval batch
+            logs.update({f"eval_{k}": sum(v) / len(v) for k, v in self._eval_metrics.items()})
+            self._eval_metrics.clear()
         super().log(logs, start_time)
+
+    def evaluate(self, *args, **kwargs):
+        """transformers' evaluation (its metrics, ours included, are what `metric_for_best_model` reads), started
+        with no metrics left from an interrupted one."""
+        self._eval_metrics.clear()
+        return super().evaluate(*args, **kwargs)
 
 
 class MetricsCallback(TrainerCallback):
@@ -130,7 +162,7 @@ class MetricsCallback(TrainerCallback):
                 tmp.write_text("".join(json.dumps(row) + "\n" for row in keep))
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and logs and "loss" in logs:
+        if state.is_world_process_zero and logs and ("loss" in logs or "eval_loss" in logs):
             with AppendLog(self.path, fsync=True) as log:
                 log.write_line(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
 
