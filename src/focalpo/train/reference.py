@@ -146,16 +146,22 @@ def precompute_reference_logps(
     """(Σ w log π_ref(y⁺), Σ w log π_ref(y⁻)) per example, read from `cache_file` or computed and written.
 
     Under several processes each computes its share and all ranks receive the gathered result;
-    the main process writes the file.
+    the main process writes the file. Whether the cache is used is the main process's decision, sent
+    to every rank with its values: ranks on other nodes may see another cache directory (or none),
+    and ranks that decided apart would deadlock or train on different references.
     """
     from accelerate import PartialState
-    from accelerate.utils import gather_object
+    from accelerate.utils import broadcast_object_list, gather_object
 
+    state = PartialState()
     path = Path(cache_file) if cache_file else None
-    cached = _load_cache(path, len(examples)) if path else None
+    cached = _load_cache(path, len(examples)) if path and state.is_main_process else None
+    if state.num_processes > 1:
+        box = [cached]
+        broadcast_object_list(box, from_process=0)
+        cached = box[0]
     if cached is not None:
         return cached
-    state = PartialState()
     was_training = model.training
     model.eval()
     model.to(state.device)
