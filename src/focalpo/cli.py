@@ -124,7 +124,8 @@ def _add_train(sub) -> None:
 
 def _cmd_train(args) -> int:
     from focalpo.train.config import TrainConfig
-    from focalpo.train.run import CONFIG_NAME, train
+    from focalpo.train.output import CONFIG_NAME
+    from focalpo.train.run import train
 
     _resume_config(args, CONFIG_NAME)
     result = train(_config(TrainConfig, args))

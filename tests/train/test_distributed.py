@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from focalpo.train.run import read_metrics
+from focalpo.train.output import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCELERATE = Path(sys.executable).parent / "accelerate"

@@ -17,7 +17,8 @@ from transformers import TrainerCallback
 from focalpo.cli import main
 from focalpo.config import load_config
 from focalpo.train.config import TrainConfig
-from focalpo.train.run import read_metrics, train
+from focalpo.train.output import read_metrics
+from focalpo.train.run import train
 
 
 class Killed(RuntimeError):
@@ -105,7 +106,7 @@ def test_a_checkpoint_cut_short_is_skipped_and_the_metrics_tail_cut(model_dir, e
 
 
 def test_last_complete_checkpoint_reasons(tmp_path):
-    from focalpo.train.run import last_complete_checkpoint
+    from focalpo.train.output import last_complete_checkpoint
 
     def ckpt(step, state="{}", weights=True):
         d = tmp_path / f"checkpoint-{step}"

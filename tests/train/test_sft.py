@@ -21,7 +21,7 @@ from generate_helpers import make_tokenizer, save_tiny_llama  # noqa: E402
 from focalpo.cli import main  # noqa: E402
 from focalpo.config import ConfigError, load_config  # noqa: E402
 from focalpo.toyworld.model import CHAT_TEMPLATE  # noqa: E402
-from focalpo.train.run import read_metrics  # noqa: E402
+from focalpo.train.output import read_metrics  # noqa: E402
 from focalpo.train.sft import (  # noqa: E402
     IGNORE_INDEX,
     SFTCollator,

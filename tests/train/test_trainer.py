@@ -17,7 +17,7 @@ from train_helpers import PAIRS, simple_examples, write_jsonl
 from focalpo.cli import main
 from focalpo.config import load_config
 from focalpo.train.config import TrainConfig
-from focalpo.train.run import read_metrics
+from focalpo.train.output import read_metrics
 
 LOG2 = math.log(2.0)
 REQUIRED = ("step", "loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "nll",

@@ -15,7 +15,8 @@ from train_helpers import PAIRS
 from focalpo.cli import main
 from focalpo.localize import localize_pair
 from focalpo.pairs import write_pairs
-from focalpo.train.run import read_metrics, split_eval
+from focalpo.train.data import split_eval
+from focalpo.train.output import read_metrics
 
 
 def _examples(n: int) -> list[dict]:

@@ -38,6 +38,8 @@ timeouts; a `Retry-After` header, when present, sets the wait. Other statuses fa
 The API key is read from the environment variable `api_key_env` (default OPENAI_API_KEY; unset =
 no Authorization header, as local servers need none). It is sent only in the Authorization header
 and is scrubbed from every error message and log line.
+Over 400 lines on purpose: the request, its retries and the choice of server are one loop, and its
+failure modes (server down, busy, slow, wrong) only make sense side by side.
 Tests: .venv/bin/python -m pytest tests/generate/test_openai_api.py -q
 """
 

@@ -41,7 +41,7 @@ def plot_pass_at_1(table: dict) -> tuple[bytes | None, str]:
 def plot_training_curves(metrics: dict[str, Path], seed: int = 0) -> tuple[bytes | None, str]:
     """(PNG, "") of loss and rewards/margins per step of each run (name -> its metrics.jsonl), or (None, why
     not). Missing files and rows without both keys (the final summary row) are skipped."""
-    from focalpo.train.run import read_metrics
+    from focalpo.train.output import read_metrics
 
     runs = {}
     for name, path in metrics.items():

@@ -11,23 +11,24 @@ load the policy (optionally wrapped in a LoRA adapter); get the reference log-pr
 once and cached, or a live frozen model, or the adapter-disabled policy); train with
 `WeightedPreferenceTrainer`; save the final model (LoRA: the adapter) and tokenizer in `output`.
 `output/train_config.yaml` is the resolved config (also copied into every checkpoint),
-`output/metrics.jsonl` has one record per logged step.
+`output/metrics.jsonl` has one record per logged step. The run directory's rules (resume, crash
+safety) are `focalpo.train.output`; reading the examples and the validation split, `focalpo.train.data`.
 """
 
 from __future__ import annotations
 
 import copy
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.config import ConfigError, dump_config
+from focalpo.config import ConfigError
 from focalpo.io import check_model_path
 from focalpo.train.config import TrainConfig
+from focalpo.train.data import eval_examples, load_examples, wants_nll
+from focalpo.train.output import CONFIG_NAME, METRICS_NAME, finished_checkpoint, prepare_output, start_output
 
-CONFIG_NAME = "train_config.yaml"
-METRICS_NAME = "metrics.jsonl"
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -39,212 +40,6 @@ class TrainResult:
     train_loss: float
     is_main_process: bool = True
     best_checkpoint: str | None = None  # with best_metric: the checkpoint whose model is the final one
-
-
-# --------------------------------------------------------------------------------------------------
-# Output directory
-
-
-def prepare_output(cfg: TrainConfig, *, clear: bool = True) -> str | None:
-    """Check (and with `overwrite` and `clear`, clear) the output directory; the checkpoint to resume from.
-
-    In a multi-process run every rank checks with `clear=False` before any rank writes, then the
-    main process clears (`clear_output`): a rank that checked after the main process had written
-    its config would otherwise see a busy directory and fail.
-    """
-    out = Path(cfg.output)
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"{out}: output exists and is not a directory")
-    # a directory holding only the config a run wrote as it started (then failed, or was killed) is empty
-    busy = out.is_dir() and any(p.name != CONFIG_NAME for p in out.iterdir())
-    if cfg.resume:
-        return last_complete_checkpoint(out) if busy else None
-    if busy and not cfg.overwrite:
-        raise FileExistsError(
-            f"{out}: output directory is not empty; pass --overwrite to replace its checkpoints and metrics, "
-            "or --resume to continue from its last checkpoint"
-        )
-    if busy and clear:
-        clear_output(out)
-    return None
-
-
-def last_complete_checkpoint(out: Path) -> str | None:
-    """The newest `checkpoint-N` in `out` that was written to the end, or None.
-
-    transformers writes a checkpoint's weights, optimizer, scheduler and RNG states, then its
-    `trainer_state.json`; a kill during the save leaves a directory without that file (or with a
-    torn one), from which no run can resume. Such checkpoints are skipped with a warning naming them;
-    the previous one is intact.
-    """
-    import warnings
-
-    steps = []
-    for ckpt in out.glob("checkpoint-*"):
-        suffix = ckpt.name.removeprefix("checkpoint-")
-        if ckpt.is_dir() and suffix.isdigit():
-            steps.append((int(suffix), ckpt))
-    for _, ckpt in sorted(steps, reverse=True):
-        why = _incomplete(ckpt)
-        if why is None:
-            return str(ckpt)
-        warnings.warn(f"{ckpt}: skipped, {why} (a save interrupted by a crash); resuming from an earlier checkpoint")
-    return None
-
-
-def _incomplete(ckpt: Path) -> str | None:
-    """Why `ckpt` cannot be resumed from, or None."""
-    import json
-
-    state = ckpt / "trainer_state.json"
-    try:
-        json.loads(state.read_text())
-    except FileNotFoundError:
-        return "no trainer_state.json"
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return "trainer_state.json is torn"
-    weights = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json",
-               "adapter_model.safetensors", "adapter_model.bin")
-    if not any((ckpt / w).is_file() for w in weights) and not any(ckpt.glob("global_step*")):  # DeepSpeed: shards
-        return "no model weights"
-    return None
-
-
-def clear_output(out: Path) -> None:
-    """Remove only what a new run would otherwise mix with: old checkpoints and appended metrics."""
-    for ckpt in out.glob("checkpoint-*"):
-        shutil.rmtree(ckpt)
-    (out / METRICS_NAME).unlink(missing_ok=True)
-
-
-# --------------------------------------------------------------------------------------------------
-# Data
-
-
-def start_output(cfg, state, config_name: str) -> Path:
-    """After every rank has checked the output (`prepare_output`): the main process clears it for
-    --overwrite and writes the resolved config; all ranks wait for that. Returns the directory."""
-    state.wait_for_everyone()
-    out = Path(cfg.output)
-    if state.is_main_process:
-        if cfg.overwrite and not cfg.resume and out.is_dir():
-            clear_output(out)
-        dump_config(cfg, out / config_name)
-    state.wait_for_everyone()
-    return out
-
-
-def _first_record(path: Path) -> dict | None:
-    from focalpo.io import iter_json_rows
-
-    for _, row in iter_json_rows(path):
-        return row
-    return None
-
-
-def read_weighted_examples(path: str | Path) -> list[dict]:
-    """Pre-weighted examples (the output of focalpo.weights, one JSON object per line), checked."""
-    from focalpo.io import iter_json_rows
-    from focalpo.train.collate import check_example
-
-    out = []
-    for where, row in iter_json_rows(path):
-        if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected a JSON object")
-        row = {**row, "_line": where}
-        check_example(row)  # errors start with "file:line"
-        out.append(row)
-    return out
-
-
-def load_examples(cfg: TrainConfig, tokenizer) -> list[dict]:
-    """Weighted token examples of `cfg.data`: built with the scheme from pairs, or read as they are."""
-    path = Path(cfg.data)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: data file not found")
-    first = _first_record(path)
-    if first is None:
-        raise ValueError(f"{path}: no records")
-    if isinstance(first, dict) and "chosen_input_ids" in first:
-        examples = read_weighted_examples(path)
-    else:
-        from focalpo.pairs import read_pairs
-        from focalpo.weights import build_weighted_examples
-
-        examples = build_weighted_examples(
-            read_pairs(path), tokenizer, cfg.scheme, max_length=cfg.max_length,
-            max_prompt_length=cfg.max_prompt_length, seed=cfg.seed, **cfg.scheme_options,
-        )
-    if cfg.max_length is not None:  # as TRL: a prompt that fills max_length leaves no completion token
-        examples = [ex for ex in examples if len(ex["prompt_input_ids"]) < cfg.max_length]
-    if not examples:
-        raise ValueError(f"{path}: no usable examples (every prompt is longer than max_length={cfg.max_length})")
-    return examples
-
-
-def split_eval(examples: list[dict], fraction: float) -> tuple[list[dict], list[dict]]:
-    """(train, eval): an example is held out when a hash of its tokens falls in the first `fraction` of
-    the hash range, so the split does not depend on the file's order, the run's seed or the scheme."""
-    import hashlib
-    import json
-
-    if not 0 <= fraction < 1:
-        raise ConfigError(f"field 'eval_fraction': expected 0 <= value < 1, got {fraction}")
-    train_part, eval_part = [], []
-    for ex in examples:
-        key = json.dumps([ex["prompt_input_ids"], ex["chosen_input_ids"], ex["rejected_input_ids"]]).encode()
-        h = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
-        (eval_part if h < fraction else train_part).append(ex)
-    return train_part, eval_part
-
-
-def eval_examples(cfg: TrainConfig, tokenizer, examples: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(train, validation) examples: `eval_data` read like `data`, or `eval_fraction` of `data` held out."""
-    if cfg.eval_data and cfg.eval_fraction:
-        raise ConfigError("give either eval_data or eval_fraction, not both")
-    if cfg.eval_data:
-        held = load_examples(replace(cfg, data=cfg.eval_data), tokenizer)
-    elif cfg.eval_fraction:
-        examples, held = split_eval(examples, cfg.eval_fraction)
-        if not held or not examples:
-            raise ValueError(f"{cfg.data}: eval_fraction={cfg.eval_fraction} leaves {len(examples)} training and "
-                             f"{len(held)} validation examples; both need at least one")
-    else:
-        return examples, []
-    return examples, attach_focus(cfg, tokenizer, held)
-
-
-def attach_focus(cfg: TrainConfig, tokenizer, examples: list[dict]) -> list[dict]:
-    """Validation examples built from localised pairs (LCS spans) get their localised tokens (the
-    `symmetric` scheme's weights: 1 on D+ / D-, else 0), matched by pair index and token ids."""
-    from focalpo.train.collate import FOCUS_KEYS
-
-    path = Path(cfg.eval_data or cfg.data)
-    first = _first_record(path)
-    if not isinstance(first, dict) or "chosen_input_ids" in first:  # pre-weighted examples: no spans
-        return examples
-    from focalpo.pairs import read_pairs
-    from focalpo.weights import build_weighted_examples
-
-    pairs = read_pairs(path)
-    if any(p.chosen_spans is None or p.rejected_spans is None for p in pairs):
-        return examples
-    focus = {ex["pair_index"]: ex for ex in build_weighted_examples(
-        pairs, tokenizer, "symmetric", max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
-        seed=cfg.seed)}
-    out = []
-    for ex in examples:
-        f = focus.get(ex.get("pair_index"))
-        same = f is not None and all(f[k] == ex[k] for k in ("prompt_input_ids", "chosen_input_ids", "rejected_input_ids"))
-        out.append({**ex, FOCUS_KEYS[0]: f["chosen_weights"], FOCUS_KEYS[1]: f["rejected_weights"]} if same else ex)
-    return out if all(FOCUS_KEYS[0] in ex for ex in out) else examples
-
-
-def wants_nll(examples: Sequence[dict], where: str) -> bool:
-    flags = {bool(ex.get("nll", False)) for ex in examples}
-    if len(flags) > 1:
-        raise ValueError(f"{where}: field 'nll' differs between examples; one scheme per run")
-    return flags.pop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -466,20 +261,6 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
                        trainer.is_world_process_zero(), trainer.state.best_model_checkpoint)
 
 
-def finished_checkpoint(resume_from: str | None, max_steps: int) -> dict | None:
-    """The trainer state of `resume_from` when it is the run's last step (`max_steps` reached), else None.
-
-    transformers would resume such a checkpoint into one more optimiser step when `max_steps` ends
-    inside an epoch (it skips the epoch's trained batches, steps, then sees the limit), so the run
-    finishes from the checkpoint instead."""
-    import json
-
-    if resume_from is None or max_steps is None or max_steps <= 0:
-        return None
-    state = json.loads((Path(resume_from) / "trainer_state.json").read_text())
-    return {**state, "checkpoint": resume_from} if state.get("global_step", 0) >= max_steps else None
-
-
 def finish_from_checkpoint(cfg: TrainConfig, state, done: dict) -> TrainResult:
     """The final save of a run whose last checkpoint holds its last step: the checkpoint's model files
     (not its optimizer, scheduler or RNG states) and the tokenizer, written into `output`."""
@@ -499,8 +280,3 @@ def finish_from_checkpoint(cfg: TrainConfig, state, done: dict) -> TrainResult:
                        sum(losses) / len(losses) if losses else float("nan"), state.is_main_process)
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a metrics.jsonl; a bad line is a ValueError naming file:line."""
-    from focalpo.io import iter_json_rows
-
-    return [row for _, row in iter_json_rows(path)]

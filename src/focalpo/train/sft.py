@@ -260,10 +260,9 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     from transformers import AutoTokenizer, set_seed
 
     # SFTConfig has every field these read, so `focalpo train`'s output handling and arguments serve as they are
-    from focalpo.train.run import (
-        METRICS_NAME, load_model, wants_cpu, prepare_output, start_output, training_arguments,
-    )
     from focalpo.io import check_model_path
+    from focalpo.train.output import METRICS_NAME, prepare_output, start_output
+    from focalpo.train.run import load_model, training_arguments, wants_cpu
     from focalpo.train.trainer import ConfigSnapshotCallback, MetricsCallback
 
     state = PartialState(cpu=wants_cpu(cfg))
