@@ -166,3 +166,23 @@ def parse_backend_option(item: str) -> tuple[str, Any]:
         return key, json.loads(value)
     except json.JSONDecodeError:
         return key, value
+
+
+def chat_template_in_use(tokenizer: Any, chat_template: bool | None) -> bool:
+    """Whether a local backend renders prompts through the tokenizer's chat template: `chat_template` None
+    = when the tokenizer has one; True = required (GenerationError without one); False = never."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if chat_template and not has_template:
+        raise GenerationError("chat_template=True but the tokenizer has no chat template")
+    return has_template if chat_template is None else bool(chat_template)
+
+
+def render_prompt(tokenizer: Any, use_chat_template: bool, prompt: Prompt, where: str = "prompt") -> str:
+    """The exact text a local backend feeds the model for one prompt: through the chat template when in
+    use (a plain string as one user message), else the plain string; a message list then is an error."""
+    if use_chat_template:
+        return tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
+    if not isinstance(prompt, str):
+        raise GenerationError(f"{where} is a message list but the tokenizer has no chat template "
+                              "(or chat_template=False); pass plain string prompts")
+    return prompt

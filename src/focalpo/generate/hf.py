@@ -41,9 +41,10 @@ from focalpo.generate.base import (
     GenerationError,
     Prompt,
     Seed,
-    as_messages,
+    chat_template_in_use,
     check_sampling,
     prompt_seeds,
+    render_prompt,
     truncate_at_stop,
 )
 from focalpo.io import check_model_path
@@ -104,19 +105,11 @@ class HFBackend:
                 raise GenerationError("the tokenizer has neither a pad nor an eos token; cannot pad a batch")
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
-        has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        if chat_template and not has_template:
-            raise GenerationError("chat_template=True but the tokenizer has no chat template")
-        self.use_chat_template = has_template if chat_template is None else bool(chat_template)
+        self.use_chat_template = chat_template_in_use(self.tokenizer, chat_template)
 
     def render(self, prompt: Prompt, where: str = "prompt") -> str:
         """The exact text fed to the model for one prompt (chat template applied when in use)."""
-        if self.use_chat_template:
-            return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
-        if not isinstance(prompt, str):
-            raise GenerationError(f"{where} is a message list but the tokenizer has no chat template "
-                                  "(or chat_template=False); pass plain string prompts")
-        return prompt
+        return render_prompt(self.tokenizer, self.use_chat_template, prompt, where)
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[Prompt], n: int = 1, temperature: float = 1.0, top_p: float = 1.0,

@@ -38,9 +38,10 @@ from focalpo.generate.base import (
     GenerationError,
     Prompt,
     Seed,
-    as_messages,
+    chat_template_in_use,
     check_sampling,
     prompt_seeds,
+    render_prompt,
     truncate_at_stop,
 )
 
@@ -98,19 +99,11 @@ class VLLMBackend:
         self._sampling_params = vllm.SamplingParams
         self.llm = vllm.LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
-        has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        if chat_template and not has_template:
-            raise GenerationError("chat_template=True but the tokenizer has no chat template")
-        self.use_chat_template = has_template if chat_template is None else bool(chat_template)
+        self.use_chat_template = chat_template_in_use(self.tokenizer, chat_template)
 
     def render(self, prompt: Prompt, where: str = "prompt") -> str:
         """The exact text fed to the model for one prompt (chat template applied when in use)."""
-        if self.use_chat_template:
-            return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
-        if not isinstance(prompt, str):
-            raise GenerationError(f"{where} is a message list but the tokenizer has no chat template "
-                                  "(or chat_template=False); pass plain string prompts")
-        return prompt
+        return render_prompt(self.tokenizer, self.use_chat_template, prompt, where)
 
     def engine_input(self, prompt: Prompt, where: str = "prompt") -> str | dict:
         """What `llm.generate` receives for one prompt: the text, or a templated prompt's token ids."""
