@@ -228,11 +228,13 @@ def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bo
     config: dict | None = None
     rows: dict[str, list[tuple[int, str]]] = {}
     owner: dict[str, Path] = {}
+    shards: list[str] = []
     for path in paths:
         stored = config_path(path)
         if not stored.is_file():
             raise FileNotFoundError(f"{path}: not a `focalpo sample` output (no {stored.name} beside it)")
         this = json.loads(stored.read_text(encoding="utf-8"))
+        shards.append(this.get("shard") or "0/1")
         if config is None:
             config = this
         else:
@@ -260,5 +262,4 @@ def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bo
     with atomic_path(out) as tmp:
         tmp.write_text("".join(line for t in tasks for _, line in sorted(rows[t])), encoding="utf-8")
     write_json(config_path(out), {**config, "out": str(out), "shard": "", "merged_from": [str(p) for p in paths]})
-    shards = [json.loads(config_path(p).read_text(encoding="utf-8")).get("shard") or "0/1" for p in paths]
     return {"samples": sum(len(r) for r in rows.values()), "problems": len(rows), "missing_shards": missing_shards(shards)}

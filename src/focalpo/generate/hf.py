@@ -31,7 +31,6 @@ Tests: .venv/bin/python -m pytest tests/generate/test_hf.py -q
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 import torch
@@ -48,6 +47,7 @@ from focalpo.generate.base import (
     truncate_at_stop,
 )
 from focalpo.io import check_model_path
+from focalpo.runs import stable_hash
 
 _DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -183,8 +183,7 @@ class HFBackend:
 def row_seed(prompt_seed: int, sample: int) -> int:
     """The seed of sample `sample` of a prompt whose seed is `prompt_seed`: distinct for distinct pairs
     (a 64-bit hash of both), the same in every process."""
-    digest = hashlib.sha256(f"{prompt_seed}\x00{sample}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1  # torch seeds are < 2**63
+    return stable_hash(f"{prompt_seed}\x00{sample}") >> 1  # torch seeds are < 2**63
 
 
 class RowSampler(LogitsProcessor):

@@ -65,15 +65,15 @@ def load_examples(cfg: TrainConfig, tokenizer) -> list[dict]:
 def split_eval(examples: list[dict], fraction: float) -> tuple[list[dict], list[dict]]:
     """(train, eval): an example is held out when a hash of its tokens falls in the first `fraction` of
     the hash range, so the split does not depend on the file's order, the run's seed or the scheme."""
-    import hashlib
     import json
+
+    from focalpo.runs import stable_hash
 
     if not 0 <= fraction < 1:
         raise ConfigError(f"field 'eval_fraction': expected 0 <= value < 1, got {fraction}")
     train_part, eval_part = [], []
     for ex in examples:
-        key = json.dumps([ex["prompt_input_ids"], ex["chosen_input_ids"], ex["rejected_input_ids"]]).encode()
-        h = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+        h = stable_hash(json.dumps([ex["prompt_input_ids"], ex["chosen_input_ids"], ex["rejected_input_ids"]])) / 2**64
         (eval_part if h < fraction else train_part).append(ex)
     return train_part, eval_part
 
@@ -107,11 +107,12 @@ def attach_focus(cfg: TrainConfig, tokenizer, examples: list[dict]) -> list[dict
     from focalpo.weights import build_weighted_examples
 
     pairs = read_pairs(path)
-    if any(p.chosen_spans is None or p.rejected_spans is None for p in pairs):
+    wanted = sorted({ex["pair_index"] for ex in examples if "pair_index" in ex})  # the validation pairs only
+    if not wanted or any(pairs[i].chosen_spans is None or pairs[i].rejected_spans is None for i in wanted):
         return examples
-    focus = {ex["pair_index"]: ex for ex in build_weighted_examples(
-        pairs, tokenizer, "symmetric", max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
-        seed=cfg.seed)}
+    focus = {wanted[ex["pair_index"]]: ex for ex in build_weighted_examples(
+        [pairs[i] for i in wanted], tokenizer, "symmetric", max_length=cfg.max_length,
+        max_prompt_length=cfg.max_prompt_length, seed=cfg.seed)}
     out = []
     for ex in examples:
         f = focus.get(ex.get("pair_index"))
