@@ -75,11 +75,13 @@ def _wrap_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
-def _precompute(cfg: TrainConfig, policy, examples, collator, focus: bool = False) -> list[dict]:
-    """Examples carrying Σ w log π_ref, from the cache or computed with the reference; with `focus`, also
-    Σ_loc log π_ref over their localised tokens (`attach_focus`)."""
+def _precompute(cfg: TrainConfig, policy, collator, examples: list[dict], held: list[dict]) -> tuple[list, list]:
+    """The training and validation examples carrying Σ w log π_ref, from the cache or computed with the
+    reference (loaded and fingerprinted once for both); validation examples with localised tokens
+    (`attach_focus`) also carry Σ_loc log π_ref over them."""
     import torch
 
+    from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS
     from focalpo.train.reference import (
         attach_reference, default_cache_dir, model_fingerprint, precompute_reference_logps, reference_cache_key,
     )
@@ -88,29 +90,28 @@ def _precompute(cfg: TrainConfig, policy, examples, collator, focus: bool = Fals
     if ref is not policy and cfg.disable_dropout:
         _disable_dropout(ref)
     settings = {"max_length": cfg.max_length, "bf16": cfg.bf16}
-    key = reference_cache_key(model_fingerprint(ref), examples, settings)
-    cache_file = Path(cfg.ref_cache_dir or default_cache_dir()) / f"{key}.pt"
-    values = precompute_reference_logps(
-        ref, examples, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
-        cache_file=cache_file, autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
-    )
-    out = attach_reference(examples, values)
-    if focus:  # the same sums with the localised tokens as the weights
-        from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS
+    fingerprint = model_fingerprint(ref)
 
-        as_weights = [{**ex, "chosen_weights": ex[FOCUS_KEYS[0]], "rejected_weights": ex[FOCUS_KEYS[1]]}
-                      for ex in examples]
-        key = reference_cache_key(model_fingerprint(ref), as_weights, settings)
-        sums = precompute_reference_logps(
-            ref, as_weights, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
+    def sums(exs: list[dict]) -> list[tuple[float, float]]:
+        key = reference_cache_key(fingerprint, exs, settings)
+        return precompute_reference_logps(
+            ref, exs, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
             cache_file=Path(cfg.ref_cache_dir or default_cache_dir()) / f"{key}.pt",
             autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
         )
-        out = [{**ex, REF_FOCUS_KEYS[0]: c, REF_FOCUS_KEYS[1]: r} for ex, (c, r) in zip(out, sums, strict=True)]
+
+    examples = attach_reference(examples, sums(examples))
+    if held:
+        focus = all(FOCUS_KEYS[0] in ex for ex in held)
+        held = attach_reference(held, sums(held))
+        if focus:  # the same sums with the localised tokens as the weights
+            on_focus = sums([{**ex, "chosen_weights": ex[FOCUS_KEYS[0]], "rejected_weights": ex[FOCUS_KEYS[1]]}
+                             for ex in held])
+            held = [{**ex, REF_FOCUS_KEYS[0]: c, REF_FOCUS_KEYS[1]: r} for ex, (c, r) in zip(held, on_focus, strict=True)]
     if ref is not policy:
         ref.to("cpu")
         del ref
-    return out
+    return examples, held
 
 
 def _gradient_accumulation(cfg: TrainConfig) -> int:
@@ -234,9 +235,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         _disable_dropout(policy)
     ref_model = None
     if cfg.reference == "precompute":
-        examples = _precompute(cfg, policy, examples, collator)
-        if held:
-            held = _precompute(cfg, policy, held, collator, focus="chosen_focus" in held[0])
+        examples, held = _precompute(cfg, policy, collator, examples, held)
     elif cfg.ref_model:
         ref_model = load_model(cfg.ref_model, cfg.dtype)
     elif not cfg.lora:
