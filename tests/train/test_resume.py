@@ -228,3 +228,25 @@ TrainerState.save_to_json = dying
 from focalpo.cli import main
 sys.exit(main(sys.argv[3:]))
 """
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_resume_without_the_reference_cache(model_dir, examples_file, tmp_path, lora):
+    """The reference sums are computed once the policy is wrapped, which on resume is after the checkpoint
+    loaded: a full fine-tune then holds trained weights and must not become its own reference; a LoRA
+    policy's reference (the adapter disabled) is intact and is recomputed."""
+    cache = tmp_path / "cache"
+    extra = [f"ref_cache_dir={cache}", *(["lora=true", "lora_r=4"] if lora else [])]
+    whole = read_metrics(train(config(model_dir, examples_file, tmp_path / "whole", *extra)).metrics)
+    out = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train(config(model_dir, examples_file, out, *extra), callbacks=[KillAtStep(3)])
+    shutil.rmtree(cache)
+    resumed = config(model_dir, examples_file, out, *extra, "resume=true")
+    if lora:
+        train(resumed)
+        assert [r["loss"] for r in read_metrics(out / "metrics.jsonl")] == pytest.approx([r["loss"] for r in whole],
+                                                                                          abs=1e-6)
+    else:
+        with pytest.raises(ValueError, match="reference log-probs are not in the cache .* holds the checkpoint's weights"):
+            train(resumed)

@@ -31,6 +31,8 @@ class TrainConfig:
     dtype: str = "float32"  # dtype the models are loaded in (float32, bfloat16, float16)
     bf16: bool = False  # autocast to bfloat16 (mixed precision)
     gradient_checkpointing: bool = False
+    chunked_logps: bool = True  # LM head applied a chunk of tokens at a time: no (batch, T, V) logits
+    logps_chunk_tokens: int = 0  # tokens per chunk (0: as many as make 2^26 logits, 256 MiB in float32)
     lora: bool = False  # train a LoRA adapter; the reference is then the adapter-disabled model
     lora_r: int = 16
     lora_alpha: int = 32

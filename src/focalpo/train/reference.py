@@ -1,15 +1,18 @@
-"""Sequence log-probs of a (2B, T) preference batch, and reference log-probs computed once and cached.
+"""Reference log-probs of preference batches: computed once and cached.
 
-    logps, s = batch_token_logps(model, batch)               # (2B, T−s) from token s on, differentiable
-    chosen, rejected = weighted_pair_logps(logps, batch, s)  # (B,), (B,)  Σ_t w_t log π(y_t)
+    chosen, rejected = reference_pair_logps(ref, batch)      # (B,), (B,)  Σ_t w_t log π_ref(y_t), no graph
     refs = precompute_reference_logps(ref, examples, collator, batch_size=8, cache_file=path)
+    fill_reference(model, [ReferenceSums(examples, path)], collator, batch_size=8)   # in place
 
 `precompute_reference_logps` runs the frozen reference over the dataset once (sharded over the
 processes of an `accelerate launch`, gathered on every rank), and stores Σ_t w_t log π_ref per example
-in a cache file named by `reference_cache_key`: a hash of the reference weights, of every example's
-token ids and weights (so of the data, the scheme and the tokenisation) and of the settings that
-change the numbers (max_length, autocast dtype). A second run with the same inputs reads the file.
-With a LoRA policy the reference is the same model with its adapter disabled (`adapter_disabled`).
+in a cache file named by `reference_cache_key`: a hash of the reference's weight files
+(`weights_fingerprint`), of every example's token ids and weights (so of the data, the scheme and the
+tokenisation) and of the settings that change the numbers (max_length, load dtype, autocast). A second
+run with the same inputs reads the file. The model may be wrapped for training (DDP, FSDP, DeepSpeed
+ZeRO-3): `focalpo train` computes the sums with the wrapped policy (`WeightedPreferenceTrainer`), since
+a model partitioned at load runs only inside its wrapper. With a LoRA policy the reference is the same
+model with its adapter disabled (`adapter_disabled`).
 """
 
 from __future__ import annotations
@@ -18,43 +21,16 @@ import contextlib
 import hashlib
 import json
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import torch
 
 from focalpo.io import atomic_path, cache_root
 from focalpo.train.collate import REF_KEYS
-from focalpo.train.losses import token_logps, weighted_logps
+from focalpo.train.logps import batch_token_logps, weighted_pair_logps
 
-CACHE_VERSION = "ref1"  # bump when the numbers written change meaning
-
-
-def first_scored_token(batch: dict[str, torch.Tensor]) -> int:
-    """Index of the first token any row needs a log-prob for: the earliest completion token (≥ 1).
-
-    Tokens before it are prompt in every row, so the LM head never has to score them.
-    """
-    first = batch["completion_mask"].argmax(dim=-1)  # (2B,) first completion index of each row
-    return max(int(first.min()), 1)
-
-
-def batch_token_logps(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """(logps, s): log π(y_t) for tokens t = s..T−1 of every row, (2B, T−s), s = first_scored_token.
-
-    `logits_to_keep` asks the model for logits from position s−1 on only, which spares the LM head
-    (and the (2B, T, V) logits) the shared prompt. Slice weights and masks `[:, s:]` to line up.
-    """
-    s = first_scored_token(batch)
-    ids = batch["input_ids"]
-    out = model(input_ids=ids, attention_mask=batch["attention_mask"], use_cache=False,
-                logits_to_keep=ids.shape[1] - s + 1)
-    return token_logps(out.logits, ids[:, s - 1 :]), s  # logits (2B, T−s+1, V) at positions s−1..T−1
-
-
-def weighted_pair_logps(logps: torch.Tensor, batch: dict[str, torch.Tensor], s: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(chosen, rejected) Σ_t w_t log π(y_t), each (B,), from (2B, T−s) token log-probs starting at token s."""
-    weights = batch["loss_weights"][:, s:].to(logps.dtype)  # (2B, T−s), aligned with logps
-    return weighted_logps(logps, weights).chunk(2)
+CACHE_VERSION = "ref2"  # bump when the numbers written or the key change meaning
 
 
 def is_peft_model(model) -> bool:
@@ -67,26 +43,43 @@ def adapter_disabled(model):
 
 
 @torch.no_grad()
-def reference_pair_logps(model, batch, *, use_base: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference (chosen, rejected) weighted log-probs, (B,) each, without a graph."""
-    with adapter_disabled(model) if use_base else contextlib.nullcontext():
-        logps, s = batch_token_logps(model, batch)
+def reference_pair_logps(model, batch, *, use_base: bool = False, **logps_options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference (chosen, rejected) weighted log-probs, (B,) each, without a graph. `model` may be wrapped
+    (DDP, FSDP, DeepSpeed): the adapter is disabled on the model inside, the forward runs through the wrapper.
+    `logps_options`: `chunked`, `chunk_tokens` of `batch_token_logps`."""
+    from accelerate.utils import extract_model_from_parallel
+
+    with adapter_disabled(extract_model_from_parallel(model)) if use_base else contextlib.nullcontext():
+        logps, s = batch_token_logps(model, batch, **logps_options)
     return weighted_pair_logps(logps, batch, s)
 
 
 # --------------------------------------------------------------------------------------------------
 # Cache key
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
-def model_fingerprint(model, *, skip_adapters: bool = False) -> str:
-    """blake2b of every tensor of the state dict (name, dtype, shape, bytes); LoRA tensors skipped if asked."""
+
+def weights_fingerprint(model: str | Path) -> str:
+    """blake2b of a model's weight files and `config.json` (names and bytes): what its log-probs depend
+    on besides the load dtype. Read from disk, so it is the same however the model is then loaded (whole,
+    sharded at load by ZeRO-3, on the meta device). A hub id is looked up in the local hub cache, where
+    loading it has put it."""
+    root = Path(model)
+    if not root.is_dir():
+        from huggingface_hub import snapshot_download
+
+        root = Path(snapshot_download(str(model), local_files_only=True))
+    files = sorted(f for f in root.iterdir()
+                   if f.is_file() and (f.suffix in WEIGHT_SUFFIXES or f.name in ("config.json", "adapter_config.json")))
+    if not any(f.suffix in WEIGHT_SUFFIXES for f in files):
+        raise ValueError(f"model {model}: no weight files ({', '.join(WEIGHT_SUFFIXES)}) in {root}")
     h = hashlib.blake2b(digest_size=16)
-    for name, t in sorted(model.state_dict().items()):
-        if skip_adapters and "lora_" in name:
-            continue
-        t = t.detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    for f in files:
+        h.update(f"{f.name}|{f.stat().st_size}|".encode())
+        with f.open("rb") as fh:
+            while block := fh.read(1 << 24):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -142,16 +135,24 @@ def precompute_reference_logps(
     use_base: bool = False,
     autocast_dtype: torch.dtype | None = None,
     progress: bool = False,
+    logps_options: dict | None = None,
+    refuse: str | None = None,
 ) -> list[tuple[float, float]]:
     """(Σ w log π_ref(y⁺), Σ w log π_ref(y⁻)) per example, read from `cache_file` or computed and written.
 
     Under several processes each computes its share and all ranks receive the gathered result;
     the main process writes the file. Whether the cache is used is the main process's decision, sent
     to every rank with its values: ranks on other nodes may see another cache directory (or none),
-    and ranks that decided apart would deadlock or train on different references.
+    and ranks that decided apart would deadlock or train on different references. Every rank runs
+    the same number of forwards (the short shares repeat an example and drop it): a model sharded
+    by FSDP or ZeRO-3 gathers its weights in every forward, from all ranks at once.
+
+    `model` is a plain model or one wrapped for training (DDP, FSDP, a DeepSpeed engine); a plain one
+    is moved to the process's device. With `refuse` set, a missing cache is an error with that message
+    instead of a computation (the model no longer holds the reference's weights).
     """
     from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list, gather_object
+    from accelerate.utils import broadcast_object_list, extract_model_from_parallel, gather_object
 
     state = PartialState()
     path = Path(cache_file) if cache_file else None
@@ -162,25 +163,31 @@ def precompute_reference_logps(
         cached = box[0]
     if cached is not None:
         return cached
+    if refuse:
+        raise ValueError(refuse)
     was_training = model.training
     model.eval()
-    model.to(state.device)
+    if extract_model_from_parallel(model) is model:
+        model.to(state.device)
     autocast = (
         torch.autocast(state.device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     )
+    per_rank = -(-len(examples) // state.num_processes)
+    n_batches = -(-per_rank // batch_size)  # the same on every rank
     mine: list[tuple[int, float, float]] = []
     with state.split_between_processes(list(range(len(examples)))) as indices:
-        starts = range(0, len(indices), batch_size)
+        steps = range(n_batches)
         if progress and state.is_main_process:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="reference log-probs", unit="batch")
-        for s in starts:
-            idx = indices[s : s + batch_size]
-            batch = {k: v.to(state.device) for k, v in collator([examples[i] for i in idx]).items()}
+            steps = tqdm(steps, desc="reference log-probs", unit="batch")
+        for b in steps:
+            idx = indices[b * batch_size : (b + 1) * batch_size]
+            rows = [examples[i] for i in idx] or [examples[0]]  # a filler forward on a short share
+            batch = {k: v.to(state.device) for k, v in collator(rows).items()}
             with autocast:
-                chosen, rejected = reference_pair_logps(model, batch, use_base=use_base)
-            mine += zip(idx, chosen.double().tolist(), rejected.double().tolist())
+                chosen, rejected = reference_pair_logps(model, batch, use_base=use_base, **(logps_options or {}))
+            mine += zip(idx, chosen.double().tolist(), rejected.double().tolist())  # zip drops the filler
     model.train(was_training)
     everything = sorted(gather_object(mine)) if state.num_processes > 1 else mine
     values = [(c, r) for _, c, r in everything]
@@ -190,6 +197,28 @@ def precompute_reference_logps(
     return values
 
 
-def attach_reference(examples: Sequence[dict], values: Sequence[tuple[float, float]]) -> list[dict]:
-    """Copies of the examples carrying `ref_chosen_logps` / `ref_rejected_logps`."""
-    return [{**ex, REF_KEYS[0]: c, REF_KEYS[1]: r} for ex, (c, r) in zip(examples, values, strict=True)]
+@dataclass
+class ReferenceSums:
+    """One set of reference sums to compute: Σ_t w_t log π_ref over `examples` with the weights in
+    `weight_keys`, written in place into each example under `keys`, cached in `cache_file`."""
+
+    examples: list[dict]
+    cache_file: Path | None
+    keys: tuple[str, str] = REF_KEYS
+    weight_keys: tuple[str, str] = ("chosen_weights", "rejected_weights")
+
+    def scored(self) -> list[dict]:
+        """The examples as the collator must see them: with `weight_keys` as their weights."""
+        if self.weight_keys == ("chosen_weights", "rejected_weights"):
+            return self.examples
+        c, r = self.weight_keys
+        return [{**ex, "chosen_weights": ex[c], "rejected_weights": ex[r]} for ex in self.examples]
+
+
+def fill_reference(model, jobs: Sequence[ReferenceSums], collator, **options) -> None:
+    """Compute (or read) every job's sums with `model` and write them into its examples, in place
+    (the trainer's datasets are those lists). `options`: those of `precompute_reference_logps`."""
+    for job in jobs:
+        values = precompute_reference_logps(model, job.scored(), collator, cache_file=job.cache_file, **options)
+        for ex, (c, r) in zip(job.examples, values, strict=True):
+            ex[job.keys[0]], ex[job.keys[1]] = c, r

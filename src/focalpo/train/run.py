@@ -7,8 +7,10 @@ or from Python: `train(load_config(TrainConfig, "configs/target_dpo.yaml", ["mod
 
 Steps: read pairs (`focalpo.pairs.read_pairs`) and turn them into weighted token examples with the
 scheme (`focalpo.weights.build_weighted_examples`) — or read a JSONL of such examples directly —;
-load the policy (optionally wrapped in a LoRA adapter); get the reference log-probs (precomputed
-once and cached, or a live frozen model, or the adapter-disabled policy); train with
+build the training arguments, then load the policy in `dtype` (in this order, so that DeepSpeed ZeRO-3
+partitions the weights as they load) and optionally wrap it in a LoRA adapter; get the reference
+log-probs (precomputed once and cached — with the wrapped policy, inside the trainer, or with an explicit
+`ref_model` before it —, or a live frozen model, or the adapter-disabled policy); train with
 `WeightedPreferenceTrainer`; save the final model (LoRA: the adapter) and tokenizer in `output`.
 `output/train_config.yaml` is the resolved config (also copied into every checkpoint),
 `output/metrics.jsonl` has one record per logged step. The run directory's rules (resume, crash
@@ -75,43 +77,58 @@ def _wrap_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
-def _precompute(cfg: TrainConfig, policy, collator, examples: list[dict], held: list[dict]) -> tuple[list, list]:
-    """The training and validation examples carrying Σ w log π_ref, from the cache or computed with the
-    reference (loaded and fingerprinted once for both); validation examples with localised tokens
-    (`attach_focus`) also carry Σ_loc log π_ref over them."""
+def reference_jobs(cfg: TrainConfig, examples: list[dict], held: list[dict]) -> list:
+    """The reference sums a `reference=precompute` run needs, each with its cache file: the training
+    set, the validation set and, for localised validation pairs (`attach_focus`), the validation set
+    summed over the localised tokens. The cache key hashes the reference's weight files, so it is
+    known before (and however) the model is loaded."""
+    from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS
+    from focalpo.train.reference import ReferenceSums, default_cache_dir, reference_cache_key, weights_fingerprint
+
+    fingerprint = weights_fingerprint(cfg.ref_model or cfg.model)
+    settings = {"max_length": cfg.max_length, "bf16": cfg.bf16, "dtype": cfg.dtype}
+    folder = Path(cfg.ref_cache_dir or default_cache_dir())
+
+    def job(exs: list[dict], **kw) -> ReferenceSums:
+        j = ReferenceSums(exs, None, **kw)
+        j.cache_file = folder / f"{reference_cache_key(fingerprint, j.scored(), settings)}.pt"
+        return j
+
+    jobs = [job(examples)]
+    if held:
+        jobs.append(job(held))
+        if all(FOCUS_KEYS[0] in ex for ex in held):
+            jobs.append(job(held, keys=REF_FOCUS_KEYS, weight_keys=FOCUS_KEYS))
+    return jobs
+
+
+def reference_options(cfg: TrainConfig) -> dict:
+    """How reference sums are computed (`focalpo.train.reference.fill_reference`'s options)."""
     import torch
 
-    from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS
-    from focalpo.train.reference import (
-        attach_reference, default_cache_dir, model_fingerprint, precompute_reference_logps, reference_cache_key,
-    )
+    return dict(batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
+                autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
+                logps_options={"chunked": cfg.chunked_logps, "chunk_tokens": cfg.logps_chunk_tokens})
 
-    ref = load_model(cfg.ref_model, cfg.dtype) if cfg.ref_model else policy
-    if ref is not policy and cfg.disable_dropout:
+
+def _separate_reference(cfg: TrainConfig, jobs: list, collator) -> None:
+    """Fill the jobs with an explicit `ref_model`, loaded whole for the purpose, then freed."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    from focalpo.train.reference import fill_reference
+
+    if is_deepspeed_zero3_enabled():
+        raise ConfigError("field 'ref_model': under DeepSpeed ZeRO-3 the reference is the initial policy (or, with "
+                          "lora=true, the base model); precompute a separate reference in a run without ZeRO-3 "
+                          "(same data, ref_cache_dir), whose cache this run then reads")
+    ref = load_model(cfg.ref_model, cfg.dtype)
+    if any(p.is_meta for p in ref.parameters()):
+        raise ConfigError("field 'ref_model': this process loaded it on the meta device (FSDP "
+                          "cpu_ram_efficient_loading); set fsdp_cpu_ram_efficient_loading: false to precompute it")
+    if cfg.disable_dropout:
         _disable_dropout(ref)
-    settings = {"max_length": cfg.max_length, "bf16": cfg.bf16}
-    fingerprint = model_fingerprint(ref)
-
-    def sums(exs: list[dict]) -> list[tuple[float, float]]:
-        key = reference_cache_key(fingerprint, exs, settings)
-        return precompute_reference_logps(
-            ref, exs, collator, batch_size=cfg.precompute_batch_size or cfg.per_device_batch_size,
-            cache_file=Path(cfg.ref_cache_dir or default_cache_dir()) / f"{key}.pt",
-            autocast_dtype=torch.bfloat16 if cfg.bf16 else None, progress=cfg.progress,
-        )
-
-    examples = attach_reference(examples, sums(examples))
-    if held:
-        focus = all(FOCUS_KEYS[0] in ex for ex in held)
-        held = attach_reference(held, sums(held))
-        if focus:  # the same sums with the localised tokens as the weights
-            on_focus = sums([{**ex, "chosen_weights": ex[FOCUS_KEYS[0]], "rejected_weights": ex[FOCUS_KEYS[1]]}
-                             for ex in held])
-            held = [{**ex, REF_FOCUS_KEYS[0]: c, REF_FOCUS_KEYS[1]: r} for ex, (c, r) in zip(held, on_focus, strict=True)]
-    if ref is not policy:
-        ref.to("cpu")
-        del ref
-    return examples, held
+    fill_reference(ref, jobs, collator, **reference_options(cfg))
+    ref.to("cpu")
 
 
 def _gradient_accumulation(cfg: TrainConfig) -> int:
@@ -143,6 +160,8 @@ def training_arguments(cfg: TrainConfig):
         remove_unused_columns=False, disable_tqdm=not cfg.progress, use_cpu=wants_cpu(cfg),
         dataloader_pin_memory=_has_accelerator(),
     )
+    if deepspeed_on_cpu():
+        kwargs["ddp_backend"] = "gloo"
     # `focalpo sft` builds its arguments here too, from an SFTConfig without validation fields
     validation = getattr(cfg, "eval_data", None) or getattr(cfg, "eval_fraction", 0.0)
     if validation:
@@ -166,6 +185,22 @@ def training_arguments(cfg: TrainConfig):
         raise ConfigError(f"field 'training_args': {e}") from None
 
 
+def _check_sharding(trainer) -> None:
+    """The launch asked for FSDP or DeepSpeed and accelerate set it up: without GPUs accelerate 1.16 makes an
+    FSDP config a plain DDP run (and ignores DeepSpeed unless told the backend), which would train on
+    with a full copy of everything per process while the user believes it sharded."""
+    from accelerate.utils import parse_flag_from_env
+
+    for flag, name, enabled in (("ACCELERATE_USE_FSDP", "FSDP", trainer.is_fsdp_enabled),
+                                ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed", trainer.is_deepspeed_enabled)):
+        if parse_flag_from_env(flag) and not enabled:
+            raise ConfigError(
+                f"the accelerate config asks for {name} but accelerate set up "
+                f"{trainer.accelerator.distributed_type.value} (accelerate runs FSDP on GPUs only; DeepSpeed without "
+                "GPUs needs DS_ACCELERATOR=cpu); refusing to train unsharded"
+            )
+
+
 def wants_cpu(cfg: TrainConfig) -> bool:
     """Train on CPU: asked for (`training_args.use_cpu`, ACCELERATE_USE_CPU) or no accelerator is visible.
 
@@ -174,7 +209,24 @@ def wants_cpu(cfg: TrainConfig) -> bool:
     """
     from accelerate.utils import parse_flag_from_env
 
+    if parse_flag_from_env("ACCELERATE_USE_DEEPSPEED"):  # DeepSpeed brings its own device (DS_ACCELERATOR=cpu on CPU)
+        return False
     return bool(cfg.training_args.get("use_cpu")) or parse_flag_from_env("ACCELERATE_USE_CPU") or not _has_accelerator()
+
+
+def deepspeed_on_cpu() -> bool:
+    """An `accelerate launch` with a DeepSpeed config on a machine without GPUs (DeepSpeed's CPU accelerator,
+    `DS_ACCELERATOR=cpu`): accelerate must then be told the gloo backend, or it counts one process."""
+    from accelerate.utils import parse_flag_from_env
+
+    return parse_flag_from_env("ACCELERATE_USE_DEEPSPEED") and not _has_accelerator()
+
+
+def process_state(cfg):
+    """This run's accelerate state, made before anything else uses one (the first use fixes the process group)."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=wants_cpu(cfg), **({"backend": "gloo"} if deepspeed_on_cpu() else {}))
 
 
 def _has_accelerator() -> bool:
@@ -199,7 +251,6 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
 
     if cfg.loss_type not in PREFERENCE_LOSSES:
         raise ConfigError(f"field 'loss_type': unknown {cfg.loss_type!r}; known: {', '.join(sorted(PREFERENCE_LOSSES))}")
-    from accelerate import PartialState
     from transformers import AutoTokenizer, set_seed
 
     from focalpo.train.collate import PreferenceCollator
@@ -207,7 +258,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         ConfigSnapshotCallback, LossSettings, MetricsCallback, WeightedPreferenceTrainer,
     )
 
-    state = PartialState(cpu=wants_cpu(cfg))  # first use fixes the process group for everyone after
+    state = process_state(cfg)
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
     done = finished_checkpoint(resume_from, cfg.max_steps)
     if done is not None:  # killed after the last checkpoint, before the final save: only that save is left
@@ -228,14 +279,20 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     out = start_output(cfg, state, CONFIG_NAME)
     collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
 
+    # the training arguments before the model: they carry the DeepSpeed config, and ZeRO-3 partitions the
+    # weights while they load (zero.Init) only when it is set up first
+    args = training_arguments(cfg)
     set_seed(cfg.seed)  # before any adapter initialisation
     policy = load_model(cfg.model, cfg.dtype)
     policy.config.pad_token_id = tokenizer.pad_token_id
     if cfg.disable_dropout:
         _disable_dropout(policy)
-    ref_model = None
+    ref_model, jobs = None, []
     if cfg.reference == "precompute":
-        examples, held = _precompute(cfg, policy, collator, examples, held)
+        jobs = reference_jobs(cfg, examples, held)
+        if cfg.ref_model:
+            _separate_reference(cfg, jobs, collator)
+            jobs = []
     elif cfg.ref_model:
         ref_model = load_model(cfg.ref_model, cfg.dtype)
     elif not cfg.lora:
@@ -248,11 +305,14 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
             policy.enable_input_require_grads()
 
     trainer = WeightedPreferenceTrainer(
-        model=policy, args=training_arguments(cfg), data_collator=collator, train_dataset=examples,
+        model=policy, args=args, data_collator=collator, train_dataset=examples,
         eval_dataset=held or None, processing_class=tokenizer, ref_model=ref_model,
-        loss=LossSettings(beta=cfg.beta, loss_type=cfg.loss_type, nll=nll, alpha=cfg.alpha),
+        loss=LossSettings(beta=cfg.beta, loss_type=cfg.loss_type, nll=nll, alpha=cfg.alpha,
+                          chunked_logps=cfg.chunked_logps, logps_chunk_tokens=cfg.logps_chunk_tokens),
+        reference_sums=jobs, reference_options=reference_options(cfg),
         callbacks=[MetricsCallback(out / METRICS_NAME), ConfigSnapshotCallback(out / CONFIG_NAME), *callbacks],
     )
+    _check_sharding(trainer)
     result = trainer.train(resume_from_checkpoint=resume_from)
     trainer.save_model(str(out))  # with best_metric: the best checkpoint's model, loaded at the end
     trainer.save_state()

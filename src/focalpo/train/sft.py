@@ -256,16 +256,15 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
         raise ConfigError(f"field 'max_length': expected a positive number of tokens, got {cfg.max_length}")
     if not Path(cfg.data).is_file():
         raise FileNotFoundError(f"{cfg.data}: data file not found")
-    from accelerate import PartialState
     from transformers import AutoTokenizer, set_seed
 
     # SFTConfig has every field these read, so `focalpo train`'s output handling and arguments serve as they are
     from focalpo.io import check_model_path
     from focalpo.train.output import METRICS_NAME, prepare_output, start_output
-    from focalpo.train.run import load_model, training_arguments, wants_cpu
+    from focalpo.train.run import load_model, process_state, training_arguments
     from focalpo.train.trainer import ConfigSnapshotCallback, MetricsCallback
 
-    state = PartialState(cpu=wants_cpu(cfg))
+    state = process_state(cfg)
     resume_from = prepare_output(cfg, clear=False)  # every rank checks before anyone writes
     check_model_path(cfg.model, "--model")
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)

@@ -8,8 +8,10 @@
 Only `compute_loss` (and `log`, to add the pair metrics to every logged step) is overridden, so
 DeepSpeed/FSDP, gradient checkpointing, mixed precision, checkpoints, resumption and `report_to`
 are the ecosystem's. The reference log-probs come from, in this order: the batch
-(`ref_chosen_logps`, precomputed), a frozen `ref_model`, or the policy with its LoRA adapter
-disabled. Loss = mean_b L_b (+ α · chosen NLL token mean when `nll`), as TRL 1.16's DPOTrainer with
+(`ref_chosen_logps`, precomputed — `reference_sums` are computed with the wrapped policy once the
+trainer has wrapped it, before the first batch), a frozen `ref_model`, or the policy with its LoRA
+adapter disabled. Token log-probs come from the chunked LM head of `focalpo.train.logps` (no
+(2B, T, V) logits) unless `LossSettings.chunked_logps` is off. Loss = mean_b L_b (+ α · chosen NLL token mean when `nll`), as TRL 1.16's DPOTrainer with
 `loss_type=["sigmoid", "sft"]`, `loss_weights=[1, α]`.
 
 Validation (`eval_dataset`): `prediction_step` computes the same loss without gradients; the
@@ -30,13 +32,15 @@ import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import torch
 from transformers import Trainer, TrainerCallback
 
 from focalpo.io import AppendLog, atomic_path, cut_torn_tail, iter_json_lines
 from focalpo.train.losses import chosen_nll, nll_token_mean, preference_loss
-from focalpo.train.reference import batch_token_logps, is_peft_model, reference_pair_logps, weighted_pair_logps
+from focalpo.train.logps import batch_token_logps, weighted_pair_logps
+from focalpo.train.reference import ReferenceSums, fill_reference, is_peft_model, reference_pair_logps
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ class LossSettings:
     loss_type: str = "sigmoid"
     nll: bool = False
     alpha: float = 1.0
+    chunked_logps: bool = True  # score tokens through the chunked LM head (focalpo.train.logps)
+    logps_chunk_tokens: int = 0  # tokens per chunk; 0: as many as make 2^26 logits
+
+    @property
+    def logps_options(self) -> dict:
+        return {"chunked": self.chunked_logps, "chunk_tokens": self.logps_chunk_tokens}
 
 
 class WeightedPreferenceTrainer(Trainer):
@@ -54,9 +64,12 @@ class WeightedPreferenceTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # compute_loss returns a micro-batch mean; Trainer divides by GA steps
 
-    def __init__(self, *args, loss: LossSettings = LossSettings(), ref_model=None, **kwargs):
+    def __init__(self, *args, loss: LossSettings = LossSettings(), ref_model=None,
+                 reference_sums: Sequence[ReferenceSums] = (), reference_options: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loss_settings = loss
+        self.reference_sums = list(reference_sums)
+        self.reference_options = reference_options or {}
         self.ref_model = None
         if ref_model is not None:
             if self.is_deepspeed_enabled or self.is_fsdp_enabled:
@@ -69,13 +82,32 @@ class WeightedPreferenceTrainer(Trainer):
         self._pair_metrics: dict[str, list[float]] = defaultdict(list)
         self._eval_metrics: dict[str, list[float]] = defaultdict(list)
 
+    def _prepare_for_training(self, max_steps, train_dataloader, resume_from_checkpoint):
+        """transformers' wrapping (DDP, FSDP, DeepSpeed; the checkpoint loaded when resuming), then the
+        reference sums, computed with the wrapped policy (its adapter disabled under LoRA): a model that
+        ZeRO-3 partitioned at load, or FSDP loaded on the meta device, can only run once wrapped. They fill
+        the datasets in place before the first batch is drawn. A resumed full fine-tune holds trained
+        weights by now, so its sums must come from the cache the first run wrote."""
+        prepared = super()._prepare_for_training(max_steps, train_dataloader, resume_from_checkpoint)
+        if self.reference_sums:
+            lora = is_peft_model(self.model) or is_peft_model(getattr(self.model, "module", None))
+            refuse = None
+            if resume_from_checkpoint is not None and not lora:
+                refuse = (f"resume from {resume_from_checkpoint}: the reference log-probs are not in the cache "
+                          f"({', '.join(str(j.cache_file) for j in self.reference_sums)}) and the policy already holds "
+                          "the checkpoint's weights; restore the cache (ref_cache_dir) or start the run again")
+            fill_reference(self.model_wrapped, self.reference_sums, self.data_collator, use_base=lora, refuse=refuse,
+                           **self.reference_options)
+            self.reference_sums = []
+        return prepared
+
     def _reference(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
         if "ref_chosen_logps" in inputs:
             return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         if self.ref_model is not None:
-            return reference_pair_logps(self.ref_model, inputs)
+            return reference_pair_logps(self.ref_model, inputs, **self.loss_settings.logps_options)
         if is_peft_model(self.model):
-            return reference_pair_logps(self.model, inputs, use_base=True)
+            return reference_pair_logps(self.model, inputs, use_base=True, **self.loss_settings.logps_options)
         raise ValueError("no reference: the batch has no precomputed log-probs, there is no ref_model and no LoRA adapter")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -91,7 +123,7 @@ class WeightedPreferenceTrainer(Trainer):
 
     def _loss(self, model, inputs, return_outputs, metrics):
         s = self.loss_settings
-        logps, start = batch_token_logps(model, inputs)  # (2B, T−start): tokens start..T−1
+        logps, start = batch_token_logps(model, inputs, **s.logps_options)  # (2B, T−start): tokens start..T−1
         chosen, rejected = weighted_pair_logps(logps, inputs, start)  # (B,), (B,)
         ref_chosen, ref_rejected = self._reference(inputs)
         mass_c, mass_r = inputs["loss_weights"].sum(-1).chunk(2)  # (B,), Σ_t w_t, for length-normalised losses
