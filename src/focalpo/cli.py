@@ -67,8 +67,10 @@ def _cmd_eval(args) -> int:
 def _add_localize(sub) -> None:
     p = sub.add_parser("localize", help="TRL prompt/chosen/rejected rows -> pair records with D+/D- or prefix/suffix spans",
                        description=_OVERRIDES.format(cls="LocalizeConfig", eg="lines=content"))
-    p.add_argument("--in", dest="input", help="TRL preference rows: .jsonl, .jsonl.gz or a .json list")
-    p.add_argument("--out", help="pair records (JSONL)")
+    p.add_argument("--in", dest="input", help="TRL preference rows: .jsonl(.gz), a .json list, .parquet, a "
+                   "save_to_disk directory or a Hub dataset id")
+    p.add_argument("--out", help="pair records: JSONL, or parquet when it ends in .parquet (TRL's DPOTrainer reads it)")
+    _add_source_args(p, "--in")
     p.add_argument("--method", choices=["lcs", "prefix-suffix"], help="Target-DPO LCS lines (default) or Focused-DPO prefix/suffix")
     p.add_argument("--unit", choices=["line", "char"], help="prefix/suffix granularity (default line)")
     p.add_argument("--refine", action="store_true", default=None, help="lcs: narrow changed lines to the differing words")
@@ -176,6 +178,13 @@ def _add_focused(sub) -> None:
     _add_run_args(p)
     _add_config_args(p, "FocusedConfig")
     p.set_defaults(func=_cmd_focused)
+
+
+def _add_source_args(p, flag: str) -> None:
+    """--split and --columns of a command that reads a dataset (`focalpo.datasets_io`)."""
+    p.add_argument("--split", help=f"dataset split of {flag} (a Hub id, or a DatasetDict saved to disk; Hub default: train)")
+    p.add_argument("--columns", metavar="FIELD=COLUMN,...",
+                   help=f"read these columns of {flag} as focalpo's fields (e.g. prompt=question,chosen=accepted)")
 
 
 def _add_backend_args(p, default: str) -> None:
@@ -513,6 +522,10 @@ def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = (
         take_overrides(args, positional)
     ignored = {"command", "func", "config", "overrides", "backend_option", *skip}
     flags = {k: v for k, v in vars(args).items() if k not in ignored}
+    if flags.get("columns"):  # --columns prompt=question,chosen=accepted
+        from focalpo.datasets_io import parse_columns
+
+        flags["columns"] = parse_columns(flags["columns"])
     if isinstance(flags.get("base_url"), list):  # --base-url A --base-url B: the backends take "A,B"
         flags["base_url"] = ",".join(flags["base_url"])
     for name in files:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from focalpo.datasets_io import Source, source_kind
 from focalpo.problems.bigcodebench import load_bigcodebench
 from focalpo.problems.evalplus import load_humaneval_plus, load_mbpp_plus
 from focalpo.problems.humaneval import load_humaneval
@@ -70,14 +71,19 @@ def _load(name: str, path: str | os.PathLike | None, splits: Sequence[str] | Non
     return problems
 
 
-def benchmark_path(name: str, path: str | os.PathLike | None = None) -> Path:
-    """`path` when given (it must exist), else the benchmark's default file, found as documented."""
+def benchmark_path(name: str, path: str | os.PathLike | Source | None = None) -> Path | Source:
+    """`path` when given (a file, a `save_to_disk` directory or a Hub id; a `Source` with a split or a
+    column mapping is returned as it is), else the benchmark's default file, found as documented."""
     bench = BENCHMARKS[_check_name(name)]
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise FileNotFoundError(f"benchmark {name!r}: {p} is not a file")
-        return p
+        try:
+            kind = source_kind(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"benchmark {name!r}: {path}: no such file or directory "
+                                    "(nor a Hub dataset id)") from None
+        if isinstance(path, Source):
+            return path
+        return Path(path).expanduser() if kind != "hub" else Source(str(path))
     if bench.default_file is None:
         raise ValueError(f"benchmark {name!r} has no default file; pass a path")
     tried = candidate_paths(bench.default_file)

@@ -14,21 +14,21 @@ from focalpo.config import ConfigError
 from focalpo.train.config import TrainConfig
 
 
-def _first_record(path: Path) -> dict | None:
-    from focalpo.io import iter_json_rows
+def _first_record(path: str) -> dict | None:
+    from focalpo.datasets_io import iter_source_rows
 
-    for _, row in iter_json_rows(path):
+    for _, row in iter_source_rows(path, objects=False):
         return row
     return None
 
 
 def read_weighted_examples(path: str | Path) -> list[dict]:
-    """Pre-weighted examples (the output of focalpo.weights, one JSON object per line), checked."""
-    from focalpo.io import iter_json_rows
+    """Pre-weighted examples (the output of focalpo.weights, one JSON object per row), checked."""
+    from focalpo.datasets_io import iter_source_rows
     from focalpo.train.collate import check_example
 
     out = []
-    for where, row in iter_json_rows(path):
+    for where, row in iter_source_rows(path, objects=False):
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object")
         row = {**row, "_line": where}
@@ -38,10 +38,15 @@ def read_weighted_examples(path: str | Path) -> list[dict]:
 
 
 def load_examples(cfg: TrainConfig, tokenizer) -> list[dict]:
-    """Weighted token examples of `cfg.data`: built with the scheme from pairs, or read as they are."""
-    path = Path(cfg.data)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: data file not found")
+    """Weighted token examples of `cfg.data` (a pairs file, parquet, a save_to_disk directory or a Hub id:
+    `focalpo.pairs.read_pairs`): built with the scheme from pairs, or read as they are."""
+    from focalpo.datasets_io import source_kind
+
+    path = cfg.data
+    try:
+        source_kind(path)  # a missing file fails here, before anything is written
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: data file not found (nor a directory or a Hub dataset id)") from None
     first = _first_record(path)
     if first is None:
         raise ValueError(f"{path}: no records")
@@ -99,7 +104,7 @@ def attach_focus(cfg: TrainConfig, tokenizer, examples: list[dict]) -> list[dict
     `symmetric` scheme's weights: 1 on D+ / D-, else 0), matched by pair index and token ids."""
     from focalpo.train.collate import FOCUS_KEYS
 
-    path = Path(cfg.eval_data or cfg.data)
+    path = cfg.eval_data or cfg.data
     first = _first_record(path)
     if not isinstance(first, dict) or "chosen_input_ids" in first:  # pre-weighted examples: no spans
         return examples
