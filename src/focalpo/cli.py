@@ -38,7 +38,12 @@ def _add_eval(sub) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--samples", help="evalplus-format JSONL (task_id + solution|completion) or sample dir")
     src.add_argument("--canonical", action="store_true", default=None, help="evaluate the benchmark's reference solutions")
-    p.add_argument("--data", help="benchmark file (default: the bundled copy in ../shared/data)")
+    p.add_argument("--data", help="benchmark file, parquet, save_to_disk directory or Hub id (default: the bundled "
+                   "copy in ../shared/data)")
+    _add_source_args(p, "--data")
+    _add_subset_args(p)
+    p.add_argument("--by", action="append", metavar="FIELD",
+                   help="also break pass@k down by this problem metadata field (difficulty, platform, ...); repeatable")
     p.add_argument("--out", help="results JSON (default: <samples>.eval_results.json)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing results file")
     p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
@@ -162,7 +167,10 @@ def _add_focused(sub) -> None:
     )
     p.add_argument("--out", help="run directory (records.jsonl, pairs.jsonl, summary.json, config.json)")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
-    p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
+    p.add_argument("--problems", help="problem file (or parquet, save_to_disk directory, Hub id) for the loader "
+                   "(default: the benchmark's bundled copy)")
+    _add_source_args(p, "--problems")
+    _add_subset_args(p)
     p.add_argument("--limit", type=int, help="only the first N problems")
     _add_backend_args(p, "hf")
     p.add_argument("--k", type=int, help="programs per problem (default 10)")
@@ -185,6 +193,13 @@ def _add_source_args(p, flag: str) -> None:
     p.add_argument("--split", help=f"dataset split of {flag} (a Hub id, or a DatasetDict saved to disk; Hub default: train)")
     p.add_argument("--columns", metavar="FIELD=COLUMN,...",
                    help=f"read these columns of {flag} as focalpo's fields (e.g. prompt=question,chosen=accepted)")
+
+
+def _add_subset_args(p) -> None:
+    """--task-ids, --since, --until: a subset of the benchmark (`focalpo.problems.select`)."""
+    p.add_argument("--task-ids", metavar="FILE", help="only these problems: one task id per line (e.g. BigCodeBench-Hard)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only problems whose contest_date is on or after (LiveCodeBench)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only problems whose contest_date is on or before (LiveCodeBench)")
 
 
 def _add_backend_args(p, default: str) -> None:
@@ -238,9 +253,10 @@ def _add_codeflow(sub) -> None:
     )
     p.add_argument("--out", help="run directory")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--instructions", help="JSONL of {task_id, instruction}")
+    src.add_argument("--instructions", help="{task_id, instruction} rows: JSONL, parquet, save_to_disk directory, Hub id")
     src.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="instructions from a benchmark's problems")
     p.add_argument("--problems", help="problem file for --benchmark (default: the bundled copy)")
+    _add_source_args(p, "--instructions or --problems")
     p.add_argument("--limit", type=int, help="only the first N instructions")
     _add_backend_args(p, "openai")
     p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
@@ -395,7 +411,10 @@ def _add_sample(sub) -> None:
     )
     p.add_argument("--out", help="samples JSONL (its config goes to <stem>.sample_config.json)")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
-    p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
+    p.add_argument("--problems", help="problem file (or parquet, save_to_disk directory, Hub id) for the loader "
+                   "(default: the benchmark's bundled copy)")
+    _add_source_args(p, "--problems")
+    _add_subset_args(p)
     p.add_argument("--limit", type=int, help="only the first N problems")
     _add_backend_args(p, "hf")
     p.add_argument("--n", type=int, help="samples per problem (default 1)")

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from focalpo.datasets_io import data_source
 from focalpo.extract import extract_code, split_asserts
 from focalpo.generate.base import backend_from_config
 from focalpo.io import progress_bar, write_json, write_jsonl
@@ -59,6 +60,11 @@ class FocusedConfig:
     out: str = ""  # run directory
     benchmark: str = "jsonl"  # a focalpo.problems loader: humaneval+, mbpp+, jsonl, ...
     problems: str | None = None  # the loader's file (default: the benchmark's bundled copy)
+    split: str | None = None  # dataset split of `problems` (Hub id, DatasetDict directory)
+    columns: dict = field(default_factory=dict)  # loader field -> column of `problems`
+    task_ids: str | None = None  # file of task ids (one per line): only these problems
+    since: str | None = None  # YYYY-MM-DD: only problems whose contest_date is on or after (LiveCodeBench)
+    until: str | None = None  # YYYY-MM-DD: ... on or before
     limit: int | None = None  # only the first N problems of the file
     backend: str = "hf"  # focalpo.generate backend: hf, openai, scripted
     model: str = ""
@@ -261,7 +267,9 @@ def run_focused(cfg: FocusedConfig, *, resume: bool = False, overwrite: bool = F
 
     cfg.check()
     shard = Shard.parse(cfg.shard)
-    problems = list(problems) if problems is not None else load_benchmark(cfg.benchmark, cfg.problems, limit=cfg.limit)
+    problems = list(problems) if problems is not None else load_benchmark(
+        cfg.benchmark, data_source(cfg.problems, cfg.split, cfg.columns), limit=cfg.limit, task_ids=cfg.task_ids,
+        since=cfg.since, until=cfg.until)
     check_unique_ids(p.task_id for p in problems)
     config = {"pipeline": "focused", **dataclasses.asdict(cfg)}
     with RunDir(cfg.out, config, resume=resume, overwrite=overwrite, free_keys=FREE_KEYS,
