@@ -265,7 +265,8 @@ def _add_codeflow(sub) -> None:
     p.add_argument("--teacher-template", metavar="FILE", help="first prompt template ({instruction})")
     p.add_argument("--fix-template", metavar="FILE", help="feedback turn template ({feedback})")
     p.add_argument("--rejected", choices=["random", "first", "last"], help="which failing version to pair (default random)")
-    p.add_argument("--tokenizer", help="tokenizer of the 2048-token rule (default: the hf teacher's; else off)")
+    p.add_argument("--tokenizer", help="tokenizer of the model that will be trained (hub id or path), for the 2048-token "
+                   "rule (default: the hf teacher's; without one the rule does not run and the report says so)")
     p.add_argument("--judge", action="store_true", default=None, help="also apply the LLM-judge filter")
     p.add_argument("--judge-model", help="judge model (default: the teacher)")
     p.add_argument("--judge-template", metavar="FILE", help="judge prompt template ({instruction}, {chosen}, {rejected})")

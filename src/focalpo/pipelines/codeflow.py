@@ -80,7 +80,7 @@ class CodeflowConfig:
     pair_format: str = "auto"  # auto | chat | plain
     max_rejected_lines: int = MAX_REJECTED_LINES
     max_tokens: int = MAX_TOKENS
-    tokenizer: str | None = None  # token filter: None = the hf teacher's tokenizer (else the filter is off); a path/id
+    tokenizer: str | None = None  # token rule: the trained model's tokenizer (id/path); None = the hf teacher's, else not run (reported)
     judge: bool = False  # the LLM-judge filter
     judge_model: str | None = None  # default: the teacher (same backend and options)
     judge_template: str = JUDGE_TEMPLATE

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from focalpo.io import write_json, write_jsonl
+from focalpo.pipelines.filters import NOT_RUN_REASONS, not_run
 
 PAIRS_FILE, SUMMARY_FILE, REPORT_FILE = "pairs.jsonl", "summary.json", "report.txt"
 DERIVED = (PAIRS_FILE, SUMMARY_FILE, REPORT_FILE)
@@ -56,6 +57,7 @@ def summarize(records: Sequence[dict], max_iterations: int = 5) -> dict:
     candidates = [r for r in records if r["pair"] is not None]
     filters = Counter(name for r in candidates for name, removed in (r["filters"] or {}).items() if removed)
     filters["judge"] = sum(1 for r in candidates if (r.get("judge") or {}).get("removed"))
+    unchecked = Counter(name for r in candidates for name in not_run(r["filters"] or {}))
     kept = [r for r in records if r["kept"]]
     coverage = [v["coverage"]["percent"] for r in records for v in r["versions"][-1:]
                 if v.get("passed") and isinstance(v.get("coverage"), dict) and "percent" in v["coverage"]]
@@ -68,6 +70,9 @@ def summarize(records: Sequence[dict], max_iterations: int = 5) -> dict:
         "iterations_to_pass": {str(i + 1): passed_at[i] for i in sorted(passed_at)},
         "candidate_pairs": len(candidates),
         "filters": dict(sorted(filters.items())),
+        # rules that could not run, with the number of candidate pairs they did not check and why
+        "filters_not_run": {name: {"pairs": n, "reason": NOT_RUN_REASONS.get(name, "")}
+                            for name, n in sorted(unchecked.items())},
         "pairs_kept": len(kept),
         "rejected_error_types": dict(Counter(r["pair"]["meta"]["rejected_error_type"] for r in kept).most_common()),
         "coverage": {
@@ -83,6 +88,8 @@ def format_report(s: dict) -> str:
     """The summary as a plain-text report."""
     lines = [f"CodeFlow report: {s['problems']} problems, {s['reached_sandbox']} reached the sandbox, "
              f"{s['candidate_pairs']} candidate pairs, {s['pairs_kept']} kept", ""]
+    for name, why in (s.get("filters_not_run") or {}).items():
+        lines += [f"WARNING: filter {name} did not run on {why['pairs']} candidate pairs: {why['reason']}", ""]
     lines += ["status:"] + [f"  {k:<14} {v}" for k, v in s["status"].items()]
     if s["rejected_reasons"]:
         lines += ["rejected first answers:"] + [f"  {k:<24} {v}" for k, v in s["rejected_reasons"].items()]
