@@ -220,6 +220,8 @@ def _add_run_args(p) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--shard", help="i/N: run the i-th of N shards (merge them with focalpo merge)")
     p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
+    p.add_argument("--parquet", action="store_true", default=None,
+                   help="also write pairs.parquet (TRL's DPOTrainer and the Hub read it; the dataset card points to it)")
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
@@ -581,7 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     from focalpo.generate.base import GenerationError
     from focalpo.sandbox.environment import EnvironmentFault
 
+    from focalpo.card import record_command
+
     parser = build_parser()
+    record_command(sys.argv[1:] if argv is None else argv)  # for the dataset cards the run writes
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may sit anywhere (`view PAIRS --out x title=t`): argparse leaves the ones
     # after a flag that follows the positional arguments unparsed

@@ -227,3 +227,20 @@ def test_the_test_file_sits_beside_the_solution(tmp_path):
     backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write m."): [answer]})
     summary = run_codeflow(config(tmp_path), backend=backend, instructions=[Instruction("cf/m", "Write m.")])
     assert summary["status"] == {"passed_first": 1}
+
+
+def test_parquet_pairs_and_the_dataset_card(tmp_path, first_run):
+    import yaml
+
+    summary = run_codeflow(config(tmp_path, parquet=True), backend=teacher(), instructions=ITEMS)
+    run = tmp_path / "run"
+    assert read_pairs(run / "pairs.parquet") == read_pairs(run / "pairs.jsonl") and summary["pairs_kept"] == 2
+    card = (run / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "pairs.parquet"}]
+    assert header["license"] == "other"  # instructions given in Python: their licence is unknown, and said so
+    assert "Warning: filter `too_many_tokens` did not run on 2 candidate pairs" in card
+    assert "| pairs_kept | 2 |" in card and '"max_iterations": 3' in card
+    # a later run without --parquet removes the stale parquet file and points the card at the JSONL
+    run_codeflow(config(tmp_path), backend=teacher(), instructions=ITEMS, overwrite=True)
+    assert not (run / "pairs.parquet").exists() and "path: pairs.jsonl" in (run / "README.md").read_text()

@@ -90,6 +90,7 @@ class CodeflowConfig:
     seed: int = 0
     shard: str = ""
     batch_problems: int = 16
+    parquet: bool = False  # also write pairs.parquet (TRL's DPOTrainer and the Hub read it)
     progress: bool = True
 
     def check(self) -> None:

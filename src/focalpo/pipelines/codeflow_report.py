@@ -20,22 +20,26 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.io import write_json, write_jsonl
+from focalpo.card import CARD_FILE, write_card
+from focalpo.io import write_json
 from focalpo.pipelines.filters import NOT_RUN_REASONS, not_run
+from focalpo.pipelines.runner import PAIRS_PARQUET, write_pair_files
 
 PAIRS_FILE, SUMMARY_FILE, REPORT_FILE = "pairs.jsonl", "summary.json", "report.txt"
-DERIVED = (PAIRS_FILE, SUMMARY_FILE, REPORT_FILE)
+DERIVED = (PAIRS_FILE, PAIRS_PARQUET, SUMMARY_FILE, REPORT_FILE, CARD_FILE)
 
 
 def write_outputs(out: str | Path, records: Sequence[dict], config: dict) -> dict:
-    """Rewrite pairs.jsonl (kept pairs), summary.json and report.txt in `out`; returns the summary."""
+    """Rewrite pairs.jsonl (kept pairs; + pairs.parquet with `parquet`), summary.json, report.txt and the
+    dataset card README.md in `out`; returns the summary."""
     out = Path(out)
-    write_jsonl(out / PAIRS_FILE, (r["pair"] for r in records if r["kept"]))
+    data_file = write_pair_files(out, [r["pair"] for r in records if r["kept"]], config)
     summary = summarize(records, max_iterations=config.get("max_iterations", 5))
     summary["config"] = {k: config.get(k) for k in ("instructions", "benchmark", "backend", "model", "max_iterations",
-                                                     "temperature", "rejected", "judge", "seed")}
+                                                     "temperature", "rejected", "judge", "tokenizer", "seed")}
     write_json(out / SUMMARY_FILE, summary)
     (out / REPORT_FILE).write_text(format_report(summary))  # small; a torn report is rewritten next run
+    write_card(out, pipeline="codeflow", config=config, summary=summary, data_file=data_file)
     return summary
 
 
