@@ -374,7 +374,9 @@ def _add_sft(sub) -> None:
         "training_args.optim=adamw_torch) override the --config recipe.",
     )
     p.add_argument("--model", help="local HF model directory (its tokenizer needs a chat template)")
-    p.add_argument("--data", help='chat JSONL: {"messages": [{"role": ..., "content": ...}, ...]} per line')
+    p.add_argument("--data", help='chat JSONL: {"messages": [{"role": ..., "content": ...}, ...]} per line; or '
+                   'parquet, a save_to_disk directory, a Hub id')
+    _add_source_args(p, "--data")
     p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--num-train-epochs", type=float)
