@@ -333,3 +333,29 @@ def test_cli_localize_implicit_prompt_conversation(tmp_path):
     assert main(["localize", "--in", str(src), "--out", str(out), "--refine"]) == 0
     (pair,) = read_pairs(out)
     assert pair.prompt == [user] and pair.chosen_spans == ((0, 1),)  # refined: "a", not its newline
+
+
+def test_cli_localize_parquet_in_with_columns_and_parquet_out(tmp_path, capsys):
+    from datasets import Dataset
+
+    renamed = [{"question": r["prompt"], "accepted": r["chosen"], "rejected": r["rejected"]} for r in _rows()[:2]]
+    src = tmp_path / "trl.parquet"
+    Dataset.from_list(renamed).to_parquet(str(src))
+    out = tmp_path / "pairs.parquet"
+    assert main(["localize", "--in", str(src), "--columns", "prompt=question,chosen=accepted", "--out", str(out)]) == 0
+    assert "2 pairs" in capsys.readouterr().out
+    from_jsonl = tmp_path / "pairs.jsonl"
+    jsonl = tmp_path / "trl.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in _rows()[:2]))
+    assert main(["localize", "--in", str(jsonl), "--out", str(from_jsonl)]) == 0
+    got, want = read_pairs(out), read_pairs(from_jsonl)
+    assert got == want  # same pairs, spans and boundaries whichever the format
+    assert [p.meta["source"] for p in got] == [f"{src}[0]", f"{src}[1]"]
+    # a mapped column the file lacks, and a bad row, are named; nothing is written
+    out2 = tmp_path / "none.parquet"
+    assert main(["localize", "--in", str(src), "--columns", "prompt=query", "--out", str(out2)]) == 2
+    assert f"{src}: column 'query' (mapped to 'prompt') not found" in capsys.readouterr().err
+    assert main(["localize", "--in", str(src), "--out", str(out2)]) == 2
+    assert f"{src}[0]: field 'chosen': missing" in capsys.readouterr().err
+    assert not out2.exists()
+    assert main(["localize", "--in", str(src), "--columns", "prompt", "--out", str(out2)]) == 2

@@ -214,3 +214,36 @@ def test_as_conversational_wraps_texts_and_keeps_spans():
     assert (c.chosen_spans, c.prefix_len, c.chosen_suffix_start) == (p.chosen_spans, 16, 17)
     assert c.chosen_text[16:17] == "1" and c.as_conversational() is c
     check_record(c.to_json(), "<test>")
+
+
+# --------------------------------------------------------------------------------------------------
+# parquet and other dataset sources
+
+
+def test_parquet_round_trip_plain_and_conversational(tmp_path):
+    import pyarrow.parquet as pq
+
+    for name, pairs in (("plain", [_pair(), _pair(meta={"other": [1, 2]}, prefix_len=None, chosen_suffix_start=None,
+                                                       rejected_suffix_start=None)]),
+                        ("conv", [_conv_pair(), _conv_pair()])):
+        path = tmp_path / f"{name}.parquet"
+        assert write_pairs(path, pairs) == 2
+        back = read_pairs(path)
+        assert back == pairs and [p.meta for p in back] == [p.meta for p in pairs]
+        columns = pq.read_schema(path).names
+        assert columns[:3] == ["prompt", "chosen", "rejected"] and "rejected_spans" in columns and "meta" in columns
+
+
+def test_dataset_rows_keep_unknown_columns_in_meta_and_name_bad_rows(tmp_path):
+    from datasets import Dataset
+
+    rows = [{"prompt": "p", "chosen": CHOSEN, "rejected": REJECTED, "score": 0.5},
+            {"prompt": "p", "chosen": CHOSEN, "rejected": REJECTED, "score": 0.7}]
+    path = tmp_path / "trl.parquet"
+    Dataset.from_list(rows).to_parquet(str(path))
+    assert [p.meta for p in read_pairs(path)] == [{"score": 0.5}, {"score": 0.7}]
+
+    bad = tmp_path / "bad"
+    Dataset.from_list([{**rows[0], "rejected_spans": [[0, 5]]}, {**rows[1], "rejected_spans": [[9, 4]]}]).save_to_disk(str(bad))
+    with pytest.raises(ValueError, match=rf"{bad}\[1\]: field 'rejected_spans': span \[9, 4\) has start > end"):
+        read_pairs(bad)

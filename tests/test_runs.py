@@ -12,6 +12,7 @@ import pytest
 from focalpo.runs import (
     RunDir,
     Shard,
+    config_diff,
     merge_records,
     missing_shards,
     problem_seed,
@@ -135,3 +136,11 @@ def test_missing_shards():
     assert missing_shards(["0/3", "2/3"]) == ["1/3"]
     assert missing_shards(["0/2", "1/2"]) == []
     assert missing_shards(["0/1"]) == []
+
+
+def test_config_diff_ignores_options_added_later_at_their_empty_default():
+    old = {"k": 10, "seed": 0}
+    assert config_diff(old, {**old, "task_ids": None, "columns": {}, "parquet": False, "by": []}, ()) == []
+    assert config_diff(old, {**old, "task_ids": "hard.txt"}, ()) == ["task_ids: None -> 'hard.txt'"]
+    assert config_diff(old, {"k": 10}, ()) == ["seed: 0 -> None"]  # 0 is a value, not an empty default
+    assert config_diff(old, {**old, "k": 5}, ("k",)) == []

@@ -38,7 +38,12 @@ def _add_eval(sub) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--samples", help="evalplus-format JSONL (task_id + solution|completion) or sample dir")
     src.add_argument("--canonical", action="store_true", default=None, help="evaluate the benchmark's reference solutions")
-    p.add_argument("--data", help="benchmark file (default: the bundled copy in ../shared/data)")
+    p.add_argument("--data", help="benchmark file, parquet, save_to_disk directory or Hub id (default: the bundled "
+                   "copy in ../shared/data)")
+    _add_source_args(p, "--data")
+    _add_subset_args(p)
+    p.add_argument("--by", action="append", metavar="FIELD",
+                   help="also break pass@k down by this problem metadata field (difficulty, platform, ...); repeatable")
     p.add_argument("--out", help="results JSON (default: <samples>.eval_results.json)")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing results file")
     p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
@@ -67,8 +72,10 @@ def _cmd_eval(args) -> int:
 def _add_localize(sub) -> None:
     p = sub.add_parser("localize", help="TRL prompt/chosen/rejected rows -> pair records with D+/D- or prefix/suffix spans",
                        description=_OVERRIDES.format(cls="LocalizeConfig", eg="lines=content"))
-    p.add_argument("--in", dest="input", help="TRL preference rows: .jsonl, .jsonl.gz or a .json list")
-    p.add_argument("--out", help="pair records (JSONL)")
+    p.add_argument("--in", dest="input", help="TRL preference rows: .jsonl(.gz), a .json list, .parquet, a "
+                   "save_to_disk directory or a Hub dataset id")
+    p.add_argument("--out", help="pair records: JSONL, or parquet when it ends in .parquet (TRL's DPOTrainer reads it)")
+    _add_source_args(p, "--in")
     p.add_argument("--method", choices=["lcs", "prefix-suffix"], help="Target-DPO LCS lines (default) or Focused-DPO prefix/suffix")
     p.add_argument("--unit", choices=["line", "char"], help="prefix/suffix granularity (default line)")
     p.add_argument("--refine", action="store_true", default=None, help="lcs: narrow changed lines to the differing words")
@@ -98,8 +105,11 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--model", help="policy: local HF model directory")
     p.add_argument("--ref-model", help="reference model (default: the initial policy)")
-    p.add_argument("--data", help="pairs JSONL (focalpo.pairs) or pre-weighted examples JSONL")
+    p.add_argument("--data", help="pairs (focalpo.pairs) or pre-weighted examples: JSONL, parquet, a save_to_disk "
+                   "directory or a Hub dataset id")
+    _add_source_args(p, "--data")
     p.add_argument("--eval-data", help="validation pairs (or examples); or hold out --eval-fraction of --data")
+    p.add_argument("--eval-split", help="dataset split of --eval-data (e.g. test)")
     p.add_argument("--eval-fraction", type=float, help="share of --data held out for validation (hash of the tokens)")
     p.add_argument("--eval-steps", type=int, help="evaluate every N steps (default: save_steps)")
     p.add_argument("--best-metric", help="keep the best checkpoint's model by this eval metric "
@@ -160,7 +170,10 @@ def _add_focused(sub) -> None:
     )
     p.add_argument("--out", help="run directory (records.jsonl, pairs.jsonl, summary.json, config.json)")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
-    p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
+    p.add_argument("--problems", help="problem file (or parquet, save_to_disk directory, Hub id) for the loader "
+                   "(default: the benchmark's bundled copy)")
+    _add_source_args(p, "--problems")
+    _add_subset_args(p)
     p.add_argument("--limit", type=int, help="only the first N problems")
     _add_backend_args(p, "hf")
     p.add_argument("--k", type=int, help="programs per problem (default 10)")
@@ -176,6 +189,20 @@ def _add_focused(sub) -> None:
     _add_run_args(p)
     _add_config_args(p, "FocusedConfig")
     p.set_defaults(func=_cmd_focused)
+
+
+def _add_source_args(p, flag: str) -> None:
+    """--split and --columns of a command that reads a dataset (`focalpo.datasets_io`)."""
+    p.add_argument("--split", help=f"dataset split of {flag} (a Hub id, or a DatasetDict saved to disk; Hub default: train)")
+    p.add_argument("--columns", metavar="FIELD=COLUMN,...",
+                   help=f"read these columns of {flag} as focalpo's fields (e.g. prompt=question,chosen=accepted)")
+
+
+def _add_subset_args(p) -> None:
+    """--task-ids, --since, --until: a subset of the benchmark (`focalpo.problems.select`)."""
+    p.add_argument("--task-ids", metavar="FILE", help="only these problems: one task id per line (e.g. BigCodeBench-Hard)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only problems whose contest_date is on or after (LiveCodeBench)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only problems whose contest_date is on or before (LiveCodeBench)")
 
 
 def _add_backend_args(p, default: str) -> None:
@@ -196,6 +223,8 @@ def _add_run_args(p) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--shard", help="i/N: run the i-th of N shards (merge them with focalpo merge)")
     p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
+    p.add_argument("--parquet", action="store_true", default=None,
+                   help="also write pairs.parquet (TRL's DPOTrainer and the Hub read it; the dataset card points to it)")
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue the run in --out")
     run.add_argument("--overwrite", action="store_true", help="discard the run in --out and start afresh")
@@ -229,9 +258,10 @@ def _add_codeflow(sub) -> None:
     )
     p.add_argument("--out", help="run directory")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--instructions", help="JSONL of {task_id, instruction}")
+    src.add_argument("--instructions", help="{task_id, instruction} rows: JSONL, parquet, save_to_disk directory, Hub id")
     src.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="instructions from a benchmark's problems")
     p.add_argument("--problems", help="problem file for --benchmark (default: the bundled copy)")
+    _add_source_args(p, "--instructions or --problems")
     p.add_argument("--limit", type=int, help="only the first N instructions")
     _add_backend_args(p, "openai")
     p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
@@ -240,7 +270,8 @@ def _add_codeflow(sub) -> None:
     p.add_argument("--teacher-template", metavar="FILE", help="first prompt template ({instruction})")
     p.add_argument("--fix-template", metavar="FILE", help="feedback turn template ({feedback})")
     p.add_argument("--rejected", choices=["random", "first", "last"], help="which failing version to pair (default random)")
-    p.add_argument("--tokenizer", help="tokenizer of the 2048-token rule (default: the hf teacher's; else off)")
+    p.add_argument("--tokenizer", help="tokenizer of the model that will be trained (hub id or path), for the 2048-token "
+                   "rule (default: the hf teacher's; without one the rule does not run and the report says so)")
     p.add_argument("--judge", action="store_true", default=None, help="also apply the LLM-judge filter")
     p.add_argument("--judge-model", help="judge model (default: the teacher)")
     p.add_argument("--judge-template", metavar="FILE", help="judge prompt template ({instruction}, {chosen}, {rejected})")
@@ -346,7 +377,9 @@ def _add_sft(sub) -> None:
         "training_args.optim=adamw_torch) override the --config recipe.",
     )
     p.add_argument("--model", help="local HF model directory (its tokenizer needs a chat template)")
-    p.add_argument("--data", help='chat JSONL: {"messages": [{"role": ..., "content": ...}, ...]} per line')
+    p.add_argument("--data", help='chat JSONL: {"messages": [{"role": ..., "content": ...}, ...]} per line; or '
+                   'parquet, a save_to_disk directory, a Hub id')
+    _add_source_args(p, "--data")
     p.add_argument("--output", help="run directory: checkpoints, metrics.jsonl, final model")
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--num-train-epochs", type=float)
@@ -386,7 +419,10 @@ def _add_sample(sub) -> None:
     )
     p.add_argument("--out", help="samples JSONL (its config goes to <stem>.sample_config.json)")
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="problem loader (default jsonl)")
-    p.add_argument("--problems", help="problem file for the loader (default: the benchmark's bundled copy)")
+    p.add_argument("--problems", help="problem file (or parquet, save_to_disk directory, Hub id) for the loader "
+                   "(default: the benchmark's bundled copy)")
+    _add_source_args(p, "--problems")
+    _add_subset_args(p)
     p.add_argument("--limit", type=int, help="only the first N problems")
     _add_backend_args(p, "hf")
     p.add_argument("--n", type=int, help="samples per problem (default 1)")
@@ -513,6 +549,10 @@ def _config(cls, args, *, files: tuple[str, ...] = (), skip: tuple[str, ...] = (
         take_overrides(args, positional)
     ignored = {"command", "func", "config", "overrides", "backend_option", *skip}
     flags = {k: v for k, v in vars(args).items() if k not in ignored}
+    if flags.get("columns"):  # --columns prompt=question,chosen=accepted
+        from focalpo.datasets_io import parse_columns
+
+        flags["columns"] = parse_columns(flags["columns"])
     if isinstance(flags.get("base_url"), list):  # --base-url A --base-url B: the backends take "A,B"
         flags["base_url"] = ",".join(flags["base_url"])
     for name in files:
@@ -548,7 +588,10 @@ def main(argv: list[str] | None = None) -> int:
     from focalpo.generate.base import GenerationError
     from focalpo.sandbox.environment import EnvironmentFault
 
+    from focalpo.card import record_command
+
     parser = build_parser()
+    record_command(sys.argv[1:] if argv is None else argv)  # for the dataset cards the run writes
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may sit anywhere (`view PAIRS --out x title=t`): argparse leaves the ones
     # after a flag that follows the positional arguments unparsed

@@ -153,9 +153,11 @@ GZIP_MAGIC = b"\x1f\x8b"
 class RowError(ValueError):
     """A bad row in a data file: names the file, the line and (when known) the field."""
 
-    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, message: str):
+    def __init__(self, path: str | os.PathLike, line: int | None, field: str | None, message: str, *,
+                 where: str | None = None):
         self.path, self.line, self.field = str(path), line, field
-        where = self.path if line is None else f"{self.path}:{line}"
+        # `where` names a row that has no line (a dataset's row: "file[i]")
+        where = where or (self.path if line is None else f"{self.path}:{line}")
         what = f"field {field!r}: " if field else ""
         super().__init__(f"{where}: {what}{message}")
 

@@ -2,6 +2,7 @@
 
     focalpo localize --in trl.jsonl --method lcs --out pairs.jsonl          # Target-DPO D+ / D-
     focalpo localize --in trl.jsonl --method prefix-suffix --out pairs.jsonl   # Focused-DPO middles
+    focalpo localize --in org/dpo-data --split train --columns prompt=question --out pairs.parquet
 
     >>> lcs_regions("a = 1\\nb = 2\\n", "a = 1\\nb = 3\\n")
     Regions(chosen_spans=((6, 12),), rejected_spans=((6, 12),))
@@ -40,11 +41,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any, Callable
 
-from focalpo.io import iter_json_rows
+from focalpo.datasets_io import Source, data_source, iter_source_rows
 from focalpo.pairs import FIELDS, PreferencePair, Spans, Text, completion_text, write_pairs
 
 UNITS = ("line", "char")
@@ -401,22 +402,24 @@ def _stats(pairs: list[PreferencePair]) -> LocalizeStats:
 
 
 def localize_file(
-    in_path: str | os.PathLike,
+    in_path: str | os.PathLike | Source,
     out_path: str | os.PathLike,
     *,
     method: str = "lcs",
     overwrite: bool = False,
     **options: Any,
 ) -> LocalizeStats:
-    """Read TRL prompt/chosen/rejected rows (.jsonl, .jsonl.gz or a .json list), write pair records.
+    """Read TRL prompt/chosen/rejected rows (any `focalpo.datasets_io` source: .jsonl, .jsonl.gz, a .json
+    list, parquet, a `save_to_disk` directory, a Hub id), write pair records (JSONL, or parquet for a
+    `.parquet` path).
 
     Every row is read and localised before anything is written; a bad row raises ValueError naming
-    file:line (file[i] for a JSON list) and field, and leaves `out_path` untouched.
+    file:line (file[i] for a JSON list or a dataset's row) and field, and leaves `out_path` untouched.
     """
     if os.path.exists(out_path) and not overwrite:
         raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it, or --out another path")
     pairs = []
-    for where, row in iter_json_rows(in_path):
+    for where, row in iter_source_rows(in_path, objects=False):
         prompt, chosen, rejected, meta = trl_row_fields(row, where)
         pairs.append(localize_pair(prompt, chosen, rejected, method=method, meta={**meta, "source": where}, **options))
     if not pairs:
@@ -429,8 +432,10 @@ def localize_file(
 class LocalizeConfig:
     """Options of `focalpo localize` (flags, `--config` YAML, key=value overrides)."""
 
-    input: str = ""  # TRL preference rows: .jsonl, .jsonl.gz or a .json list
-    out: str = ""  # pair records (JSONL)
+    input: str = ""  # TRL preference rows: .jsonl(.gz), .json list, .parquet, save_to_disk dir, Hub id
+    out: str = ""  # pair records: JSONL, or parquet when it ends in .parquet
+    split: str | None = None  # dataset split (Hub id, DatasetDict directory); Hub default: train
+    columns: dict[str, str] = field(default_factory=dict)  # focalpo field -> source column (prompt: question)
     method: str = "lcs"  # lcs (Target-DPO D+/D-) | prefix-suffix (Focused-DPO middles)
     unit: str = "line"  # prefix-suffix granularity: line | char
     refine: bool = False  # lcs: narrow changed lines to the differing words
@@ -445,5 +450,5 @@ def run_localize(cfg: LocalizeConfig) -> LocalizeStats:
         raise ValueError("localize config: give input (--in) and out (--out)")
     if cfg.method not in ("lcs", "prefix-suffix"):
         raise ValueError(f"localize config: method {cfg.method!r}: lcs | prefix-suffix")
-    return localize_file(cfg.input, cfg.out, method=cfg.method, overwrite=cfg.overwrite, unit=cfg.unit,
+    return localize_file(data_source(cfg.input, cfg.split, cfg.columns), cfg.out, method=cfg.method, overwrite=cfg.overwrite, unit=cfg.unit,
                          refine=cfg.refine, fenced=cfg.fenced, lines=cfg.lines)

@@ -18,10 +18,18 @@ content in the conversational form):
 - `meta`: free JSON object (localiser, source line, ranks, ...).
 
 Localisation fields are optional (None = not localised); the schemes in `focalpo.weights` that need
-them say so. I/O: `read_pairs(path)` (JSONL, optionally .gz), `write_pairs(path, pairs)` (atomic:
-temp file then rename; refuses to replace a file unless `overwrite=True`), `PairWriter` (append one
-record per line and flush, for resumable pipelines). Every error a user can hit names file:line and
-field: "pairs.jsonl:7: field 'rejected_spans': span [9, 4) has start > end".
+them say so. I/O: `read_pairs(source)` (JSONL, optionally .gz, a .json list, parquet, a `save_to_disk`
+directory or a Hub id: `focalpo.datasets_io`), `write_pairs(path, pairs)` (JSONL, or parquet when
+`path` ends in `.parquet`; atomic: temp file then rename; refuses to replace a file unless
+`overwrite=True`), `PairWriter` (append one record per line and flush, for resumable pipelines).
+Every error a user can hit names file:line (a dataset's row: `file[i]`) and field:
+"pairs.jsonl:7: field 'rejected_spans': span [9, 4) has start > end".
+
+Parquet (`pair_columns`): TRL's `prompt`, `chosen`, `rejected` columns, so that `DPOTrainer` takes
+the file as it is, then every localisation field as a column of its own (null when absent) and
+`meta` as a JSON string (its keys vary from pair to pair, a column schema cannot). Reading a
+dataset source, a string `meta` is decoded, and columns that are not pair fields (a TRL dataset's
+scores, ids) go into `meta` instead of being refused as they are in a JSONL pairs file.
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from focalpo.io import AppendLog, atomic_path, iter_json_rows
+from focalpo.datasets_io import Source, is_parquet, iter_source_rows, json_column, source_kind, write_parquet
+from focalpo.io import AppendLog, atomic_path
 
 Messages = list  # list[dict[str, str]]: TRL's conversational form
 Text = Union[str, Messages]
@@ -213,9 +222,37 @@ def check_record(record: Any, where: str) -> None:
 # I/O
 
 
-def read_pairs(path: str | os.PathLike) -> list[PreferencePair]:
-    """All pair records of a JSONL file (.gz too), validated; errors name file:line and field."""
-    return [PreferencePair.from_json(row, where=where) for where, row in iter_json_rows(path)]
+def read_pairs(source: str | os.PathLike | Source) -> list[PreferencePair]:
+    """All pair records of a source (module doc), validated; errors name file:line (or row) and field."""
+    dataset = source_kind(source) not in ("jsonl", "json")
+    return [PreferencePair.from_json(dataset_record(row, where) if dataset else row, where=where)
+            for where, row in iter_source_rows(source, objects=False)]
+
+
+def dataset_record(row: dict, where: str) -> dict:
+    """A dataset row as a pair record: `meta` decoded from its JSON string, other columns into `meta`."""
+    record = {k: v for k, v in row.items() if k in FIELDS}
+    meta = record.get("meta")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: field 'meta': not a JSON string: {e.msg}") from None
+    if meta is None:
+        meta = {}
+    extra = {k: v for k, v in row.items() if k not in FIELDS}
+    record["meta"] = {**meta, **extra} if isinstance(meta, dict) and extra else meta
+    return record
+
+
+def pair_columns(pair: PreferencePair) -> dict[str, Any]:
+    """One parquet row: prompt, chosen, rejected, each localisation field (None when absent), meta as JSON."""
+    row: dict[str, Any] = {"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+    for name in LOCALISATION:
+        value = getattr(pair, name)
+        row[name] = [list(s) for s in value] if value is not None and name.endswith("_spans") else value
+    row["meta"] = json_column(pair.meta)
+    return row
 
 
 def _line(pair: PreferencePair) -> str:
@@ -223,13 +260,16 @@ def _line(pair: PreferencePair) -> str:
 
 
 def write_pairs(path: str | os.PathLike, pairs: Iterable[PreferencePair], *, overwrite: bool = False) -> int:
-    """Write `pairs` as JSONL atomically (temp file in the same folder, then rename); returns the count.
+    """Write `pairs` as JSONL, or parquet when `path` ends in `.parquet` (module doc), atomically (temp
+    file in the same folder, then rename); returns the count.
 
     Refuses an existing `path` unless `overwrite`; a crash leaves the old file (or none) in place.
     """
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    if is_parquet(path):
+        return write_parquet(path, (pair_columns(p) for p in pairs))
     n = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for pair in pairs:

@@ -111,11 +111,19 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
             yield where, record
 
 
+def _empty(value) -> bool:
+    return value is None or value is False or (isinstance(value, (str, dict, list)) and not value)
+
+
 def config_diff(old: dict, new: dict, free: Iterable[str]) -> list[str]:
-    """"key: old -> new" for every key (but the `free` ones) whose value differs between two configs."""
+    """"key: old -> new" for every key (but the `free` ones) whose value differs between two configs.
+
+    A key only one config has, holding an empty value there (None, False, "", {}, []), is no difference:
+    an option added by a later focalpo, at its default, changes no record of a run started before it."""
     free = set(free)
     keys = sorted((set(old) | set(new)) - free)
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+    added = {k for k in (set(old) ^ set(new)) if _empty(old.get(k, new.get(k)))}
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k) and k not in added]
 
 
 class RunDir:

@@ -190,3 +190,22 @@ def test_format_summary_table_several_benchmarks_and_extra_k():
     # 1 - C(2,2)/C(3,2) = 2/3
     assert lines[2].split() == ["-", "base", "33.3%", "66.7%", "-", "-", "1", "3"]
     assert len({len(line) for line in lines}) <= 2  # fixed width (only trailing dashes may vary)
+
+
+def test_summarize_by_groups_tasks_in_difficulty_order():
+    from eval_helpers import record
+
+    from focalpo.eval.passk import format_breakdown, summarize_by
+
+    records = [record("t/0", 0, "pass"), record("t/0", 1, "fail"), record("t/1", 0, "fail"), record("t/1", 1, "fail"),
+               record("t/2", 0, "pass"), record("t/2", 1, "pass")]
+    groups = {"t/0": "Hard", "t/1": "Easy", "t/2": "Medium"}
+    by = summarize_by(records, groups, ks=(1, 2))
+    assert list(by) == ["Easy", "Medium", "Hard"]
+    assert [by[g]["base"] for g in by] == [{"pass@1": 0.0, "pass@2": 0.0}, {"pass@1": 1.0, "pass@2": 1.0},
+                                          {"pass@1": 0.5, "pass@2": 1.0}]
+    assert list(summarize_by(records, {"t/0": "b", "t/1": "a", "t/2": "b"}, ks=(1,))) == ["a", "b"]
+    table = format_breakdown("difficulty", by, summarize(records, ks=(1, 2))).splitlines()
+    assert table[0].split()[:2] == ["difficulty", "split"] and table[-1].split()[:3] == ["all", "base", "50.0%"]
+    with pytest.raises(ValueError, match="task 't/2' has no group"):
+        summarize_by(records, {"t/0": "a", "t/1": "a"})

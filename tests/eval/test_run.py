@@ -279,3 +279,95 @@ def test_a_sample_slower_than_its_budget_times_out(bench):
     assert [(f["status"], f["message"]) for f in rec["failures"]] == [("timeout", "the sample's time budget of 2.1s ran out")] * 2
     assert res["config"]["sample_time_cap"] == 0.1
     assert res["sample_time_limit"] == "min(0.1 s, sum of the per-test limits) + 2 s per test list (evalplus 0.3.1)"
+
+
+# --------------------------------------------------------------------------------------------------
+# subsets (--task-ids), LiveCodeBench windows (--since/--until) and breakdowns (--by)
+
+
+def test_task_ids_evaluate_a_subset_and_skip_the_other_samples(bench, capsys):
+    data, samples, out = bench
+    ids = out.with_name("hard.txt")
+    ids.write_text("# a BigCodeBench-Hard-like list\ntoy/div\n\ntoy/div\n")
+    assert _run(data, samples, out, "--task-ids", str(ids)) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert [s["task_id"] for s in result["samples"]] == ["toy/div"]
+    assert result["summary"]["n_tasks"] == 1 and result["summary"]["base"]["pass@1"] == 1.0
+    assert result["summary"]["selection"] == {"task_ids": str(ids), "since": None, "until": None,
+                                              "selected_tasks": 1, "skipped_samples": 3}
+    assert "subset: 1 tasks" in printed and "3 samples of other tasks skipped" in printed
+    ids.write_text("toy/div\ntoy/nope\n")
+    assert _run(data, samples, out, "--task-ids", str(ids), "--overwrite") == 2
+    assert f"{ids}:2: task id 'toy/nope' is not a problem of this benchmark" in capsys.readouterr().err
+
+
+LCB_CASE = {"input": "2 3\n", "output": "5\n", "testtype": "stdin"}
+LCB = [  # (question_id, difficulty, contest_date)
+    ("a1", "easy", "2024-07-30T00:00:00"),
+    ("a2", "easy", "2024-08-01T00:00:00"),
+    ("a3", "medium", "2024-08-15T00:00:00"),
+    ("a4", "hard", "2024-09-30T00:00:00"),
+    ("a5", "hard", "2024-10-01T00:00:00"),
+]
+
+
+@pytest.fixture()
+def lcb(tmp_path):
+    """A small LiveCodeBench-format file (code_generation_lite rows) and samples: a2, a3 right; a4 wrong."""
+    data = tmp_path / "lcb.jsonl"
+    data.write_text("".join(json.dumps({
+        "question_id": q, "question_title": q, "question_content": "Print the sum of two integers.",
+        "platform": "atcoder", "difficulty": d, "contest_date": date, "contest_id": "abc", "starter_code": "",
+        "public_test_cases": json.dumps([LCB_CASE]), "private_test_cases": json.dumps([LCB_CASE]), "metadata": "{}",
+    }) + "\n" for q, d, date in LCB))
+    right = "a, b = map(int, input().split())\nprint(a + b)\n"
+    wrong = "a, b = map(int, input().split())\nprint(a - b)\n"
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": q, "solution": right if q in ("a1", "a2", "a3") else wrong}) + "\n"
+                               for q, _, _ in LCB))
+    return data, samples, tmp_path / "results.json"
+
+
+def test_livecodebench_window_and_difficulty_breakdown(lcb, capsys):
+    data, samples, out = lcb
+    assert main(["eval", "--benchmark", "livecodebench", "--data", str(data), "--samples", str(samples),
+                 "--out", str(out), "--workers", "2", "--no-progress", "--since", "2024-08-01",
+                 "--until", "2024-09-30", "--by", "difficulty"]) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert sorted(s["task_id"] for s in result["samples"]) == ["a2", "a3", "a4"]  # both ends inclusive
+    summary = result["summary"]
+    assert summary["base"]["pass@1"] == pytest.approx(2 / 3)
+    by = summary["by"]["difficulty"]
+    assert list(by) == ["easy", "medium", "hard"]  # the papers' order, not the alphabet's
+    assert [by[d]["base"]["pass@1"] for d in by] == [1.0, 1.0, 0.0]
+    assert [by[d]["n_tasks"] for d in by] == [1, 1, 1]
+    table = printed[printed.index("by difficulty:"):].splitlines()
+    assert table[1].split()[0] == "difficulty"
+    assert [line.split()[0] for line in table[2:6]] == ["easy", "medium", "hard", "all"]
+    assert "66.7%" in table[5]
+    assert summary["selection"]["skipped_samples"] == 2
+
+
+def test_livecodebench_window_from_parquet_with_a_renamed_column(lcb, tmp_path, capsys):
+    from datasets import load_dataset
+
+    data, samples, out = lcb
+    rows = load_dataset("json", data_files=str(data), split="train").rename_column("difficulty", "level")
+    rows.to_parquet(str(tmp_path / "lcb.parquet"))
+    assert main(["eval", "--benchmark", "livecodebench", "--data", str(tmp_path / "lcb.parquet"),
+                 "--columns", "difficulty=level", "--samples", str(samples), "--out", str(out), "--workers", "2",
+                 "--no-progress", "--since", "2024-10-01", "--by", "difficulty"]) == 0
+    result = json.loads(out.read_text())
+    assert [s["task_id"] for s in result["samples"]] == ["a5"]
+    assert list(result["summary"]["by"]["difficulty"]) == ["hard"]
+
+
+def test_by_a_field_no_problem_has_and_a_window_on_undated_problems_fail_before_running(bench, capsys):
+    data, samples, out = bench
+    assert _run(data, samples, out, "--by", "difficulty") == 2
+    assert "--by difficulty: no problem has a metadata field 'difficulty'" in capsys.readouterr().err
+    assert _run(data, samples, out, "--since", "2024-01-01") == 2
+    assert "problem 'toy/add' has no contest_date" in capsys.readouterr().err
+    assert not out.exists()

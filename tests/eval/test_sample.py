@@ -191,6 +191,21 @@ def test_cli_samples_with_the_scripted_backend(tmp_path, data, capsys):
     assert main([*argv, "--resume"]) == 0 and lines(out) == rows
 
 
+def test_cli_task_ids_sample_only_those_problems_from_a_parquet_file(tmp_path, data, capsys):
+    from datasets import load_dataset
+
+    parquet = tmp_path / "toy.parquet"
+    load_dataset("json", data_files=str(data), split="train").to_parquet(str(parquet))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("toy/sq\ntoy/add\n")
+    out = tmp_path / "sub.jsonl"
+    default = json.dumps([fenced("def f():\n    return 1")])
+    assert main(["sample", "--benchmark", "jsonl", "--problems", str(parquet), "--task-ids", str(ids), "--backend",
+                 "scripted", "--backend-option", f"default={default}", "--out", str(out), "--no-progress"]) == 0
+    assert [r["task_id"] for r in lines(out)] == ["toy/add", "toy/sq"]  # the file's order
+    assert json.loads(config_path(out).read_text())["task_ids"] == str(ids)
+
+
 # --------------------------------------------------------------------------------------------------
 # shards: `focalpo sample --shard i/N`, then `focalpo merge`
 

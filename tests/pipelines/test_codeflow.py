@@ -22,6 +22,7 @@ from focalpo.cli import main
 from focalpo.generate import get_backend
 from focalpo.pairs import read_pairs
 from focalpo.pipelines.codeflow import CodeflowConfig, Instruction, run_codeflow
+from focalpo.pipelines.filters import NOT_RUN_REASONS
 from focalpo.pipelines.runner import merge_runs
 from focalpo.prompts import TEACHER_TEMPLATE
 
@@ -89,7 +90,7 @@ def test_a_fixed_problem_records_both_versions_and_the_right_d_minus(first_run):
     assert [pair["rejected"][s:e] for s, e in pair["rejected_spans"]] == ["    return a - b\n"]  # the whole line is D-
     assert [pair["chosen"][s:e] for s, e in pair["chosen_spans"]] == ["    return a + b\n"]
     assert r["filters"] == {"rejected_only_comments": False, "rejected_too_long": False,
-                            "too_many_tokens": False, "identical_ast": False}
+                            "too_many_tokens": None, "identical_ast": False}  # no tokenizer: not run
 
 
 def test_view_shows_every_pair_of_the_run_with_its_history(first_run):
@@ -136,6 +137,10 @@ def test_summary_report_and_pairs(first_run):
     assert [p.meta["task_id"] for p in pairs] == ["cf/add", "cf/fmt"]
     report = (tmp / "run" / "report.txt").read_text()
     assert "pass rate after iteration" in report and "  3:  75.0%" in report
+    # the scripted teacher has no tokenizer and none was given: the token rule did not run, loudly
+    assert summary["filters_not_run"] == {"too_many_tokens": {"pairs": 2, "reason": NOT_RUN_REASONS["too_many_tokens"]}}
+    assert "WARNING: filter too_many_tokens did not run on 2 candidate pairs: no tokenizer was given" in report
+    assert "--tokenizer" in report
 
 
 @pytest.mark.parametrize("strategy, iteration", [("first", 0), ("last", 1)])
@@ -161,6 +166,8 @@ def test_judge_and_token_filters_remove_pairs(tmp_path):
                            instructions=ITEMS, tokenizer=CharTokenizer())
     assert summary["candidate_pairs"] == 2 and summary["pairs_kept"] == 0
     assert summary["filters"] == {"judge": 2, "too_many_tokens": 2}
+    assert summary["filters_not_run"] == {}
+    assert "WARNING" not in (tmp_path / "run" / "report.txt").read_text()
     assert judge.calls[0]["temperature"] == 0.0
     assert read_pairs(tmp_path / "run" / "pairs.jsonl") == []
 
@@ -220,3 +227,20 @@ def test_the_test_file_sits_beside_the_solution(tmp_path):
     backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write m."): [answer]})
     summary = run_codeflow(config(tmp_path), backend=backend, instructions=[Instruction("cf/m", "Write m.")])
     assert summary["status"] == {"passed_first": 1}
+
+
+def test_parquet_pairs_and_the_dataset_card(tmp_path, first_run):
+    import yaml
+
+    summary = run_codeflow(config(tmp_path, parquet=True), backend=teacher(), instructions=ITEMS)
+    run = tmp_path / "run"
+    assert read_pairs(run / "pairs.parquet") == read_pairs(run / "pairs.jsonl") and summary["pairs_kept"] == 2
+    card = (run / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["configs"][0]["data_files"] == [{"split": "train", "path": "pairs.parquet"}]
+    assert header["license"] == "other"  # instructions given in Python: their licence is unknown, and said so
+    assert "Warning: filter `too_many_tokens` did not run on 2 candidate pairs" in card
+    assert "| pairs_kept | 2 |" in card and '"max_iterations": 3' in card
+    # a later run without --parquet removes the stale parquet file and points the card at the JSONL
+    run_codeflow(config(tmp_path), backend=teacher(), instructions=ITEMS, overwrite=True)
+    assert not (run / "pairs.parquet").exists() and "path: pairs.jsonl" in (run / "README.md").read_text()

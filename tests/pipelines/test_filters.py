@@ -13,6 +13,7 @@ from focalpo.pipelines.filters import (
     judge_filter,
     judge_prompt,
     judge_says_no,
+    not_run,
     rejected_line_count,
     rule_filters,
 )
@@ -29,7 +30,7 @@ def test_a_real_fix_passes_every_rule():
     p = pair("```python\ndef f(x):\n    # double it\n    return x + 2\n```")
     assert rejected_line_count(p) == 1
     assert rule_filters(p) == {"rejected_only_comments": False, "rejected_too_long": False,
-                               "too_many_tokens": False, "identical_ast": False}
+                               "too_many_tokens": None, "identical_ast": False}  # None: no tokenizer, not run
 
 
 def test_comment_only_difference_is_removed_twice():
@@ -64,7 +65,8 @@ def test_token_limit_uses_the_tokenizer():
     p = pair(rejected)
     assert rule_filters(p, tokenizer=CharTokenizer(), max_tokens=len(rejected))["too_many_tokens"] is False
     assert rule_filters(p, tokenizer=CharTokenizer(), max_tokens=len(rejected) - 1)["too_many_tokens"] is True
-    assert rule_filters(p, tokenizer=None, max_tokens=1)["too_many_tokens"] is False  # no tokenizer: rule off
+    verdicts = rule_filters(p, tokenizer=None, max_tokens=1)
+    assert verdicts["too_many_tokens"] is None and not_run(verdicts) == ["too_many_tokens"]  # no tokenizer: not run
 
 
 @pytest.mark.parametrize("answer, removed", [("No", True), ("no.", True), ("**No**, they are the same", True),

@@ -349,3 +349,23 @@ def test_a_module_the_jobs_cannot_see_stops_the_pipeline(tmp_path, monkeypatch):
     finally:
         subprocess.run(["rm", "-rf", str(hidden)], check=False)
     assert [json.loads(line)["task_id"] for line in open(tmp_path / "run" / "records.jsonl")] == ["toy/add"]
+
+
+def test_task_ids_run_a_subset_of_a_problem_file(tmp_path):
+    from focalpo.problems import dump_jsonl
+
+    problems = tmp_path / "problems.jsonl"
+    dump_jsonl([ADD, NEG, NOTEST], problems)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("toy/neg\n")
+    summary = run_focused(config(tmp_path, benchmark="jsonl", problems=str(problems), task_ids=str(ids)))
+    records = [json.loads(line) for line in open(tmp_path / "run" / "records.jsonl")]
+    assert [r["task_id"] for r in records] == ["toy/neg"] and summary["problems"] == 1
+
+
+def test_parquet_pairs_and_dataset_card(tmp_path):
+    run_focused(config(tmp_path, parquet=True), problems=[ADD])
+    run = tmp_path / "run"
+    assert read_pairs(run / "pairs.parquet") == read_pairs(run / "pairs.jsonl") != []
+    card = (run / "README.md").read_text()
+    assert "path: pairs.parquet" in card and "Focused-DPO" in card and "| pairs | 1 |" in card

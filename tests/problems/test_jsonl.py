@@ -49,7 +49,7 @@ def test_jsonl_list_tests_are_split_base(tmp_path):
         ([{"task_id": "a", "prompt": "p", "tests": [{"kind": "nope", "name": "t"}]}], r":1: field 'tests': split 'base' test 0: field 'kind'"),
         ([{"task_id": "a", "prompt": "p", "tests": {"x": [{"kind": "call", "name": "t", "entry_point": "f", "args": [], "oracle": "bogus"}]}}],
          r":1: field 'tests': split 'x' test 0: unknown oracle 'bogus'"),
-        ([{"task_id": "a", "prompt": "p", "tests": []}, {"task_id": "a", "prompt": "p", "tests": []}], r":2: field 'task_id': duplicate 'a' \(first on line 1\)"),
+        ([{"task_id": "a", "prompt": "p", "tests": []}, {"task_id": "a", "prompt": "p", "tests": []}], r":2: field 'task_id': duplicate 'a' \(first at line 1\)"),
         ([{"task_id": "a", "prompt": "p", "tests": [{"kind": "assert", "name": "t", "code": ""}] * 2}], r":1: field 'tests': duplicate test names \['t'\]"),
         ([{"task_id": "a", "prompt": "p", "tests": "x"}], r":1: field 'tests': expected array or object, got str"),
     ],

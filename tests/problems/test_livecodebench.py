@@ -91,3 +91,28 @@ def test_livecodebench_private_pickle_allows_no_globals(tmp_path):
     row = {**_lcb_rows()[1], "metadata": "{}"}
     with pytest.raises(ProblemFormatError, match=r":1: field 'metadata': .*no 'func_name'"):
         load_livecodebench(write_jsonl(tmp_path / "lcb.jsonl", [row]))
+
+
+def test_livecodebench_from_a_save_to_disk_dataset_dict_with_timestamps(tmp_path):
+    """The Hub's LCB rows as a DatasetDict on disk, contest_date an Arrow timestamp: same problems,
+    windows by date, bad rows named by split and index."""
+    import datetime
+
+    from datasets import Dataset, DatasetDict
+
+    from focalpo.datasets_io import Source
+    from focalpo.problems import load_benchmark
+
+    rows = _lcb_rows()
+    for r, day in zip(rows, (1, 2)):
+        r["contest_date"] = datetime.datetime(2024, 1, day)
+    DatasetDict({"test": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "lcb"))
+    want = load_livecodebench(write_jsonl(tmp_path / "lcb.jsonl", _lcb_rows()))
+    got = load_benchmark("livecodebench", Source(str(tmp_path / "lcb"), split="test"))
+    assert [(p.task_id, p.tests, p.meta["contest_date"]) for p in got] == [
+        (p.task_id, p.tests, p.meta["contest_date"]) for p in want]
+    assert [p.task_id for p in load_benchmark("livecodebench", str(tmp_path / "lcb"), since="2024-01-02")] == ["3000"]
+    bad = [dict(rows[0]), {**rows[1], "public_test_cases": "not json"}]
+    DatasetDict({"test": Dataset.from_list(bad)}).save_to_disk(str(tmp_path / "bad"))
+    with pytest.raises(ProblemFormatError, match=rf"{tmp_path / 'bad'}:test\[1\]: field 'public_test_cases': invalid JSON"):
+        load_livecodebench(str(tmp_path / "bad"))

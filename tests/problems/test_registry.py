@@ -65,5 +65,5 @@ def test_data_dir_env_and_not_found_message(tmp_path, monkeypatch):
     msg = str(info.value)
     assert str(tmp_path / "Missing.jsonl") in msg and str(tmp_path / "shared" / "data" / "Missing.jsonl") in msg
     assert "FOCALPO_DATA_DIR" in msg
-    with pytest.raises(FileNotFoundError, match="is not a file"):
+    with pytest.raises(FileNotFoundError, match="no such file or directory"):
         load_benchmark("mbpp+", tmp_path / "nope.jsonl")

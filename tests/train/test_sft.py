@@ -107,6 +107,22 @@ def test_bad_rows_name_file_line_and_field(chat_tokenizer, tmp_path, row, field)
     assert str(e.value).startswith(f"{path}:2: ") and field in str(e.value)
 
 
+def test_parquet_chats_with_a_renamed_column_read_as_their_jsonl_twin(chat_tokenizer, tmp_path):
+    from datasets import Dataset
+
+    from focalpo.datasets_io import Source
+
+    rows = [chat("write add", ANSWERS[0]), chat("now sub", ANSWERS[1])]
+    jsonl = write_rows(tmp_path / "chats.jsonl", rows)
+    parquet = tmp_path / "chats.parquet"
+    Dataset.from_list([{"conversation": r["messages"]} for r in rows]).to_parquet(str(parquet))
+    want, _ = read_sft_examples(jsonl, chat_tokenizer, max_length=512)
+    got, stats = read_sft_examples(Source(str(parquet), columns=(("messages", "conversation"),)), chat_tokenizer, 512)
+    assert got == want and stats.rows == 2
+    with pytest.raises(ValueError, match=rf"^{parquet}\[0\]: field 'messages' is missing"):
+        read_sft_examples(parquet, chat_tokenizer, max_length=512)
+
+
 def test_prompt_tokens_not_a_prefix_is_an_error(chat_tokenizer, tmp_path):
     """This BPE merges "\\n" with the indent after it: an answer starting with spaces changes the prompt's
     last token."""

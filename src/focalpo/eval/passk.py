@@ -18,6 +18,8 @@ with the statuses of `focalpo.sandbox.types.Status`), `missing_modules` (optiona
   task has at least k samples.
 - `summarize`, `format_summary_table`: the "summary" part of `results.json` (pass@k for the base
   tests and for base+plus tests, as evalplus) and a fixed-width text table of it.
+- `summarize_by`, `format_breakdown`: the same per group of tasks (`focalpo eval --by difficulty`:
+  LiveCodeBench's Easy / Medium / Hard, and the average over all tasks, as the papers report it).
 
 Error types of failing samples: `focalpo.eval.errors`.
 """
@@ -139,7 +141,7 @@ def summarize(sample_records: Sequence[Mapping], ks: Iterable[int] = DEFAULT_KS,
     }
 
 
-def format_summary_table(summary: Mapping | Sequence[Mapping]) -> str:
+def format_summary_table(summary: Mapping | Sequence[Mapping], *, label: str = "benchmark") -> str:
     """Fixed-width table of one summary (or several, one benchmark each); pass@k in percent.
 
         benchmark  split  pass@1  pass@10  pass@100  n tasks  n samples
@@ -154,7 +156,7 @@ def format_summary_table(summary: Mapping | Sequence[Mapping]) -> str:
                 if k not in ks:
                     ks.append(k)
     ks = sorted(set(ks) | set(DEFAULT_KS))
-    header = ["benchmark", "split", *(f"pass@{k}" for k in ks), "n tasks", "n samples"]
+    header = [label, "split", *(f"pass@{k}" for k in ks), "n tasks", "n samples"]
     rows = [header]
     for s in summaries:
         for split in ("base", "plus"):
@@ -170,3 +172,32 @@ def format_summary_table(summary: Mapping | Sequence[Mapping]) -> str:
         right = [r[j].rjust(widths[j]) for j in range(2, len(r))]
         lines.append("  ".join(left + right).rstrip())
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# breakdown by a problem metadata field
+
+_ORDER = {"easy": 0, "medium": 1, "hard": 2}  # LiveCodeBench's difficulties, in their natural order
+
+
+def summarize_by(sample_records: Sequence[Mapping], groups: Mapping[str, str], ks: Iterable[int] = DEFAULT_KS, *,
+                 benchmark: str = "") -> dict[str, dict]:
+    """{group: `summarize` of the records of its tasks}; `groups` maps each task id to its group.
+
+    Groups are ordered easy < medium < hard when they are difficulties, else by name."""
+    by: dict[str, list[Mapping]] = {}
+    for rec in sample_records:
+        task_id = rec.get("task_id")
+        if task_id not in groups:
+            raise ValueError(f"summarize_by: task {task_id!r} has no group")
+        by.setdefault(groups[task_id], []).append(rec)
+    order = sorted(by, key=lambda g: (_ORDER.get(g.lower(), len(_ORDER)), g))
+    return {g: summarize(by[g], ks, benchmark=benchmark) for g in order}
+
+
+def format_breakdown(field: str, groups: Mapping[str, Mapping], overall: Mapping | None = None) -> str:
+    """`format_summary_table` with one row per group of `field` (and "all" for `overall`, every task)."""
+    rows = [{**s, "benchmark": g} for g, s in groups.items()]
+    if overall is not None:
+        rows.append({**overall, "benchmark": "all"})
+    return format_summary_table(rows, label=field)

@@ -20,10 +20,11 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from focalpo.datasets_io import Source, data_source
 from focalpo.eval.errors import error_table, format_missing_modules, missing_module_counts
 from focalpo.eval.jobs import (
     DEFAULT_TEST_TIME,
@@ -34,10 +35,11 @@ from focalpo.eval.jobs import (
     sample_jobs,
     split_result,
 )
-from focalpo.eval.passk import format_summary_table, summarize
+from focalpo.eval.passk import format_breakdown, format_summary_table, summarize, summarize_by
 from focalpo.extract import program_from_sample, read_samples
 from focalpo.io import write_json
 from focalpo.problems import Problem, benchmark_path, load_benchmark
+from focalpo.problems.select import select_problems
 from focalpo.sandbox.types import ExecResult, Limits, Status
 
 if TYPE_CHECKING:
@@ -51,7 +53,13 @@ class EvalConfig:
     benchmark: str = ""  # a focalpo.problems benchmark name
     samples: str = ""  # evalplus-format JSONL (task_id + solution|completion) or sample directory
     canonical: bool = False  # evaluate the benchmark's reference solutions instead of `samples`
-    data: str | None = None
+    data: str | None = None  # benchmark file, parquet, save_to_disk directory or Hub id (default: bundled copy)
+    split: str | None = None  # dataset split of `data` (Hub id, DatasetDict directory)
+    columns: dict[str, str] = field(default_factory=dict)  # loader field -> column of `data`
+    task_ids: str | None = None  # file of task ids (one per line): evaluate this subset (BigCodeBench-Hard)
+    since: str | None = None  # YYYY-MM-DD: only problems whose contest_date is on or after (LiveCodeBench)
+    until: str | None = None  # YYYY-MM-DD: ... on or before
+    by: list[str] = field(default_factory=list)  # problem metadata fields to break pass@k down by (difficulty)
     out: str | None = None
     workers: int | None = None
     base_only: bool = False
@@ -80,22 +88,43 @@ def default_out_path(samples: str) -> Path:
     return p.with_name(stem + ".eval_results.json")
 
 
-def _load(cfg: EvalConfig) -> tuple[list[Problem], Path]:
-    path = benchmark_path(cfg.benchmark, cfg.data)
-    return load_benchmark(cfg.benchmark, path, splits=["base"] if cfg.base_only else None), path
+def _load(cfg: EvalConfig) -> tuple[list[Problem], list[Problem], Path | Source]:
+    """(every problem, the selected ones: `task_ids`, `since`, `until`), and the data's path."""
+    path = benchmark_path(cfg.benchmark, data_source(cfg.data, cfg.split, cfg.columns))
+    problems = load_benchmark(cfg.benchmark, path, splits=["base"] if cfg.base_only else None)
+    selected = select_problems(problems, task_ids=cfg.task_ids, since=cfg.since, until=cfg.until)
+    if not selected:
+        raise ValueError(f"{cfg.benchmark}: no problem is left after --task-ids/--since/--until")
+    return problems, selected, path
 
 
-def _read(cfg: EvalConfig, problems: dict[str, Problem]) -> list[tuple[dict, str]]:
-    """(sample, program) pairs in file order; unknown task ids are an error naming the line."""
-    out = []
-    for s in read_samples(cfg.samples, task_ids=problems):
+def _read(cfg: EvalConfig, problems: dict[str, Problem], known: dict[str, str]) -> tuple[list[tuple[dict, str]], int]:
+    """(sample, program) pairs in file order, and how many samples were skipped: those of benchmark
+    tasks outside the selection (`known`: every task id); an unknown task id is an error naming the line."""
+    out, skipped = [], 0
+    for s in read_samples(cfg.samples, task_ids=known):
         problem = problems.get(s["task_id"])
+        if problem is None and s["task_id"] in known:
+            skipped += 1
+            continue
         if problem is None:
             where = f"{s.get('_file')}:{s.get('_line')}" if s.get("_line") else s.get("_file")
             raise ValueError(f"{where}: field 'task_id': {s['task_id']!r} is not a task of {cfg.benchmark}")
         out.append((s, problem.program_for(program_from_sample(s, problem.code_prefix))))
     if not out:
-        raise ValueError(f"{cfg.samples}: no samples")
+        raise ValueError(f"{cfg.samples}: no samples" + (f" of the {len(problems)} selected tasks" if skipped else ""))
+    return out, skipped
+
+
+def metadata_groups(problems: list[Problem], fields: list[str]) -> dict[str, dict[str, str]]:
+    """field -> {task_id: the problem's meta[field] as text, "(none)" where it lacks it}; a field that no
+    problem has is an error naming the fields they have."""
+    out: dict[str, dict[str, str]] = {}
+    for name in fields:
+        if not any(p.meta.get(name) is not None for p in problems):
+            have = sorted({k for p in problems for k, v in p.meta.items() if isinstance(v, (str, int, bool))})
+            raise ValueError(f"--by {name}: no problem has a metadata field {name!r}; fields: {', '.join(have) or 'none'}")
+        out[name] = {p.task_id: "(none)" if p.meta.get(name) is None else str(p.meta[name]) for p in problems}
     return out
 
 
@@ -131,14 +160,14 @@ def evaluate_benchmark(cfg: EvalConfig) -> dict:
     cfg.check()
     if not cfg.canonical:
         return _evaluate(cfg)
-    samples = canonical_samples(cfg.benchmark, cfg.data)
+    samples = canonical_samples(cfg.benchmark, data_source(cfg.data, cfg.split, cfg.columns))
     try:
         return _evaluate(replace(cfg, samples=samples, canonical=False, out=cfg.out or str(default_out_path(samples))))
     finally:
         Path(samples).unlink(missing_ok=True)
 
 
-def canonical_samples(benchmark: str, data: str | None) -> str:
+def canonical_samples(benchmark: str, data: str | Source | None) -> str:
     """A temporary samples file holding the benchmark's reference solutions; the caller removes it."""
     problems = load_benchmark(benchmark, data)
     fd, path = tempfile.mkstemp(prefix=f"{benchmark.replace('+', 'plus')}-canonical-", suffix=".jsonl")
@@ -163,9 +192,11 @@ def _evaluate(cfg: EvalConfig) -> dict:
     # truth load. A task's libraries (BigCodeBench) are imported by a zygote before the first job
     # that needs them (`Job.imports`), not all of them up front.
     with ExecPool(workers=cfg.workers, limits=limits) as pool, _gc_paused():
-        problems, data_path = _load(cfg)
+        every, problems, data_path = _load(cfg)
+        groups = metadata_groups(problems, cfg.by)  # a bad --by fails before anything runs
         by_id = {p.task_id: p for p in problems}
-        samples = _read(cfg, by_id)
+        samples, skipped = _read(cfg, by_id, {p.task_id: p.task_id for p in every})
+        del every
         timings["load"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         by_task: dict[str, list[int]] = {}
@@ -219,6 +250,11 @@ def _evaluate(cfg: EvalConfig) -> dict:
         for n, ((s, program), index) in enumerate(zip(samples, _sample_indices(samples)))
     ]
     summary = summarize(records, benchmark=cfg.benchmark)
+    if cfg.task_ids or cfg.since or cfg.until:
+        summary["selection"] = {"task_ids": cfg.task_ids, "since": cfg.since, "until": cfg.until,
+                                "selected_tasks": len(by_id), "skipped_samples": skipped}
+    if groups:
+        summary["by"] = {name: summarize_by(records, group, benchmark=cfg.benchmark) for name, group in groups.items()}
     summary["errors"] = [{"type": t, "count": n, "share": sh} for t, n, sh in error_table(records)]
     summary["missing_modules"] = missing_module_counts(records)
     result = {
@@ -264,6 +300,14 @@ def print_report(result: dict, file=None) -> None:
     file = file or sys.stdout
     summary = result["summary"]
     print(format_summary_table(summary), file=file)
+    for name, groups in (summary.get("by") or {}).items():
+        print(f"\nby {name}:", file=file)
+        print(format_breakdown(name, groups, summary), file=file, end="")
+    chosen = summary.get("selection")
+    if chosen:
+        print(f"\nsubset: {chosen['selected_tasks']} tasks (task ids {chosen['task_ids'] or '-'}, contest dates "
+              f"{chosen['since'] or '...'} to {chosen['until'] or '...'}); {chosen['skipped_samples']} samples of "
+              "other tasks skipped", file=file)
     errors = summary.get("errors") or []
     if errors:
         print("\nerror types of failing samples:", file=file)

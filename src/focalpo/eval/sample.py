@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from focalpo.datasets_io import data_source
 from focalpo.extract import extract_code
 from focalpo.generate.base import backend_from_config
 from focalpo.io import AppendLog, atomic_path, cut_torn_tail, iter_json_lines, progress_bar, write_json
@@ -60,6 +61,11 @@ class SampleConfig:
     out: str = ""  # samples JSONL
     benchmark: str = "jsonl"  # a focalpo.problems loader: humaneval+, mbpp+, jsonl, ...
     problems: str | None = None  # the loader's file (default: the benchmark's bundled copy)
+    split: str | None = None  # dataset split of `problems` (Hub id, DatasetDict directory)
+    columns: dict = field(default_factory=dict)  # loader field -> column of `problems`
+    task_ids: str | None = None  # file of task ids (one per line): only these problems
+    since: str | None = None  # YYYY-MM-DD: only problems whose contest_date is on or after (LiveCodeBench)
+    until: str | None = None  # YYYY-MM-DD: ... on or before
     limit: int | None = None  # only the first N problems
     backend: str = "hf"  # focalpo.generate backend: hf, openai, scripted
     model: str = ""
@@ -174,7 +180,9 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
     `backend` / `problems` replace the config's (tests, or callers holding a loaded model).
     """
     cfg.check()
-    problems = list(problems) if problems is not None else load_benchmark(cfg.benchmark, cfg.problems, limit=cfg.limit)
+    problems = list(problems) if problems is not None else load_benchmark(
+        cfg.benchmark, data_source(cfg.problems, cfg.split, cfg.columns), limit=cfg.limit, task_ids=cfg.task_ids,
+        since=cfg.since, until=cfg.until)
     check_unique_ids(p.task_id for p in problems)
     shard = Shard.parse(cfg.shard)
     problems = [p for p in problems if shard.owns(p.task_id)]
@@ -254,7 +262,8 @@ def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bo
             raise ValueError(f"{owner[task_id]}: task {task_id!r} has {len(got)} of {config['n']} samples; "
                              "finish that shard (--resume) before merging")
     try:  # the unsharded run's order: the problem file's
-        problems = load_benchmark(config["benchmark"], config["problems"], limit=config["limit"])
+        problems = load_benchmark(config["benchmark"], data_source(config["problems"], config.get("split"),
+                                                                   config.get("columns")), limit=config["limit"])
     except (FileNotFoundError, ValueError):  # problems given in Python, not by file: task-id order
         problems = []
     order = {p.task_id: i for i, p in enumerate(problems)}

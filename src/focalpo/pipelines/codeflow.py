@@ -39,6 +39,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from focalpo.datasets_io import data_source, iter_source_rows
 from focalpo.generate.base import backend_from_config
 from focalpo.io import progress_bar
 from focalpo.pipelines import codeflow_format as fmt
@@ -61,6 +62,8 @@ class CodeflowConfig:
     instructions: str | None = None  # JSONL: {"task_id": ..., "instruction": ...} per line
     benchmark: str = "jsonl"  # else: problems of a focalpo.problems loader (their instruction prompts)
     problems: str | None = None
+    split: str | None = None  # dataset split of `instructions` / `problems` (Hub id, DatasetDict directory)
+    columns: dict = field(default_factory=dict)  # field -> column of `instructions` / `problems` (instruction: query)
     limit: int | None = None
     backend: str = "openai"  # the teacher: openai (hosted or vLLM), hf, scripted
     model: str = ""
@@ -77,7 +80,7 @@ class CodeflowConfig:
     pair_format: str = "auto"  # auto | chat | plain
     max_rejected_lines: int = MAX_REJECTED_LINES
     max_tokens: int = MAX_TOKENS
-    tokenizer: str | None = None  # token filter: None = the hf teacher's tokenizer (else the filter is off); a path/id
+    tokenizer: str | None = None  # token rule: the trained model's tokenizer (id/path); None = the hf teacher's, else not run (reported)
     judge: bool = False  # the LLM-judge filter
     judge_model: str | None = None  # default: the teacher (same backend and options)
     judge_template: str = JUDGE_TEMPLATE
@@ -87,6 +90,7 @@ class CodeflowConfig:
     seed: int = 0
     shard: str = ""
     batch_problems: int = 16
+    parquet: bool = False  # also write pairs.parquet (TRL's DPOTrainer and the Hub read it)
     progress: bool = True
 
     def check(self) -> None:
@@ -115,10 +119,9 @@ class Instruction:
 def load_instructions(cfg: CodeflowConfig) -> list[Instruction]:
     """`instructions` JSONL rows, or the problems of `benchmark` (instruct prompt, else prompt)."""
     if cfg.instructions:
-        from focalpo.io import iter_json_rows
-
         out = []
-        for n, (where, row) in enumerate(iter_json_rows(cfg.instructions)):
+        source = data_source(cfg.instructions, cfg.split, cfg.columns)
+        for n, (where, row) in enumerate(iter_source_rows(source, objects=False)):
             if not isinstance(row, dict):
                 raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}")
             text = row.get("instruction", row.get("prompt"))
@@ -131,7 +134,8 @@ def load_instructions(cfg: CodeflowConfig) -> list[Instruction]:
     else:
         from focalpo.problems import load_benchmark
 
-        out = [Instruction(p.task_id, p.instruct_prompt or p.prompt) for p in load_benchmark(cfg.benchmark, cfg.problems)]
+        out = [Instruction(p.task_id, p.instruct_prompt or p.prompt) for p in load_benchmark(
+            cfg.benchmark, data_source(cfg.problems, cfg.split, cfg.columns))]
     return out[: cfg.limit] if cfg.limit is not None else out
 
 

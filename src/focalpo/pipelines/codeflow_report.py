@@ -20,21 +20,26 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from focalpo.io import write_json, write_jsonl
+from focalpo.card import CARD_FILE, write_card
+from focalpo.io import write_json
+from focalpo.pipelines.filters import NOT_RUN_REASONS, not_run
+from focalpo.pipelines.runner import PAIRS_PARQUET, write_pair_files
 
 PAIRS_FILE, SUMMARY_FILE, REPORT_FILE = "pairs.jsonl", "summary.json", "report.txt"
-DERIVED = (PAIRS_FILE, SUMMARY_FILE, REPORT_FILE)
+DERIVED = (PAIRS_FILE, PAIRS_PARQUET, SUMMARY_FILE, REPORT_FILE, CARD_FILE)
 
 
 def write_outputs(out: str | Path, records: Sequence[dict], config: dict) -> dict:
-    """Rewrite pairs.jsonl (kept pairs), summary.json and report.txt in `out`; returns the summary."""
+    """Rewrite pairs.jsonl (kept pairs; + pairs.parquet with `parquet`), summary.json, report.txt and the
+    dataset card README.md in `out`; returns the summary."""
     out = Path(out)
-    write_jsonl(out / PAIRS_FILE, (r["pair"] for r in records if r["kept"]))
+    data_file = write_pair_files(out, [r["pair"] for r in records if r["kept"]], config)
     summary = summarize(records, max_iterations=config.get("max_iterations", 5))
     summary["config"] = {k: config.get(k) for k in ("instructions", "benchmark", "backend", "model", "max_iterations",
-                                                     "temperature", "rejected", "judge", "seed")}
+                                                     "temperature", "rejected", "judge", "tokenizer", "seed")}
     write_json(out / SUMMARY_FILE, summary)
     (out / REPORT_FILE).write_text(format_report(summary))  # small; a torn report is rewritten next run
+    write_card(out, pipeline="codeflow", config=config, summary=summary, data_file=data_file)
     return summary
 
 
@@ -56,6 +61,7 @@ def summarize(records: Sequence[dict], max_iterations: int = 5) -> dict:
     candidates = [r for r in records if r["pair"] is not None]
     filters = Counter(name for r in candidates for name, removed in (r["filters"] or {}).items() if removed)
     filters["judge"] = sum(1 for r in candidates if (r.get("judge") or {}).get("removed"))
+    unchecked = Counter(name for r in candidates for name in not_run(r["filters"] or {}))
     kept = [r for r in records if r["kept"]]
     coverage = [v["coverage"]["percent"] for r in records for v in r["versions"][-1:]
                 if v.get("passed") and isinstance(v.get("coverage"), dict) and "percent" in v["coverage"]]
@@ -68,6 +74,9 @@ def summarize(records: Sequence[dict], max_iterations: int = 5) -> dict:
         "iterations_to_pass": {str(i + 1): passed_at[i] for i in sorted(passed_at)},
         "candidate_pairs": len(candidates),
         "filters": dict(sorted(filters.items())),
+        # rules that could not run, with the number of candidate pairs they did not check and why
+        "filters_not_run": {name: {"pairs": n, "reason": NOT_RUN_REASONS.get(name, "")}
+                            for name, n in sorted(unchecked.items())},
         "pairs_kept": len(kept),
         "rejected_error_types": dict(Counter(r["pair"]["meta"]["rejected_error_type"] for r in kept).most_common()),
         "coverage": {
@@ -83,6 +92,8 @@ def format_report(s: dict) -> str:
     """The summary as a plain-text report."""
     lines = [f"CodeFlow report: {s['problems']} problems, {s['reached_sandbox']} reached the sandbox, "
              f"{s['candidate_pairs']} candidate pairs, {s['pairs_kept']} kept", ""]
+    for name, why in (s.get("filters_not_run") or {}).items():
+        lines += [f"WARNING: filter {name} did not run on {why['pairs']} candidate pairs: {why['reason']}", ""]
     lines += ["status:"] + [f"  {k:<14} {v}" for k, v in s["status"].items()]
     if s["rejected_reasons"]:
         lines += ["rejected first answers:"] + [f"  {k:<24} {v}" for k, v in s["rejected_reasons"].items()]

@@ -2,15 +2,18 @@
 
     verdicts = rule_filters(pair, tokenizer=tok, max_rejected_lines=20, max_tokens=2048)
     # {"rejected_only_comments": False, "rejected_too_long": False, "too_many_tokens": False,
-    #  "identical_ast": False}  -- True means the filter removes the pair
+    #  "identical_ast": False}  -- True means the filter removes the pair, None that it could not run
     keep = not any(verdicts.values())
+    not_run(verdicts)   # ["too_many_tokens"] when no tokenizer was given
 
 Rules (Target-DPO, arXiv 2503.02783, §3.2), each a pure function of a pair record whose
 `rejected_spans` are D- (`focalpo.localize.lcs_regions`):
 - `rejected_only_comments`: every D- line is blank or a comment (the "error" is cosmetic);
 - `rejected_too_long`: D- spans more than `max_rejected_lines` lines (20): not a localised error;
 - `too_many_tokens`: the chosen or the rejected completion has more than `max_tokens` tokens (2048)
-  under `tokenizer` (skipped, never removing, when no tokenizer is given);
+  under `tokenizer`, which should be the tokenizer of the model that will be trained; without one
+  the rule cannot run and its verdict is None ("not run"), which removes nothing and which the
+  CodeFlow summary, report and dataset card count and name (`not_run`);
 - `identical_ast`: chosen and rejected code parse to the same syntax tree (they differ only in
   layout or comments).
 The judge (`judge_filter`) asks a model whether there is a significant logical difference between
@@ -59,9 +62,10 @@ def token_count(tokenizer: Any, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
-def too_many_tokens(pair: PreferencePair, tokenizer: Any = None, max_tokens: int = MAX_TOKENS) -> bool:
+def too_many_tokens(pair: PreferencePair, tokenizer: Any = None, max_tokens: int = MAX_TOKENS) -> bool | None:
+    """True when either completion has more than `max_tokens` tokens; None (not run) without a tokenizer."""
     if tokenizer is None:
-        return False
+        return None
     return max(token_count(tokenizer, pair.chosen_text), token_count(tokenizer, pair.rejected_text)) > max_tokens
 
 
@@ -78,9 +82,19 @@ def identical_ast(pair: PreferencePair) -> bool:
     return chosen is not None and chosen == _code_tree(pair.rejected_text)
 
 
+# why a rule's verdict is None, as the summary, report and dataset card say it
+NOT_RUN_REASONS = {"too_many_tokens": "no tokenizer was given, so pairs over the token limit were kept; pass "
+                                      "--tokenizer with the id or path of the model that will be trained"}
+
+
+def not_run(verdicts: dict[str, bool | None]) -> list[str]:
+    """The rules that could not run on a pair (verdict None)."""
+    return [name for name, removed in verdicts.items() if removed is None]
+
+
 def rule_filters(pair: PreferencePair, *, tokenizer: Any = None, max_rejected_lines: int = MAX_REJECTED_LINES,
-                 max_tokens: int = MAX_TOKENS) -> dict[str, bool]:
-    """Each rule's verdict for `pair`; True = the rule removes it (module doc)."""
+                 max_tokens: int = MAX_TOKENS) -> dict[str, bool | None]:
+    """Each rule's verdict for `pair`; True = the rule removes it, None = it could not run (module doc)."""
     return {
         "rejected_only_comments": rejected_only_comments(pair),
         "rejected_too_long": rejected_too_long(pair, max_rejected_lines),

@@ -39,10 +39,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from focalpo.datasets_io import data_source
 from focalpo.extract import extract_code, split_asserts
 from focalpo.generate.base import backend_from_config
-from focalpo.io import progress_bar, write_json, write_jsonl
-from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
+from focalpo.card import CARD_FILE, write_card
+from focalpo.io import progress_bar, write_json
+from focalpo.pipelines.runner import FREE_KEYS, PAIRS_PARQUET, chat_pairs, write_pair_files
 from focalpo.problems.registry import load_benchmark
 from focalpo.problems.types import Problem
 from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, TEST_TEMPLATE, program_prompt, test_prompt
@@ -50,6 +52,7 @@ from focalpo.rank import DAMPING, ITERATIONS, LAM, focused_selection, ranks
 from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 
 PAIRS_FILE, SUMMARY_FILE = "pairs.jsonl", "summary.json"
+DERIVED = (PAIRS_FILE, PAIRS_PARQUET, SUMMARY_FILE, CARD_FILE)
 
 
 @dataclass
@@ -59,6 +62,11 @@ class FocusedConfig:
     out: str = ""  # run directory
     benchmark: str = "jsonl"  # a focalpo.problems loader: humaneval+, mbpp+, jsonl, ...
     problems: str | None = None  # the loader's file (default: the benchmark's bundled copy)
+    split: str | None = None  # dataset split of `problems` (Hub id, DatasetDict directory)
+    columns: dict = field(default_factory=dict)  # loader field -> column of `problems`
+    task_ids: str | None = None  # file of task ids (one per line): only these problems
+    since: str | None = None  # YYYY-MM-DD: only problems whose contest_date is on or after (LiveCodeBench)
+    until: str | None = None  # YYYY-MM-DD: ... on or before
     limit: int | None = None  # only the first N problems of the file
     backend: str = "hf"  # focalpo.generate backend: hf, openai, scripted
     model: str = ""
@@ -86,6 +94,7 @@ class FocusedConfig:
     seed: int = 0
     shard: str = ""  # "i/N"
     batch_problems: int = 16  # problems per generation call
+    parquet: bool = False  # also write pairs.parquet (TRL's DPOTrainer and the Hub read it)
     progress: bool = True
 
     def check(self) -> None:
@@ -261,11 +270,13 @@ def run_focused(cfg: FocusedConfig, *, resume: bool = False, overwrite: bool = F
 
     cfg.check()
     shard = Shard.parse(cfg.shard)
-    problems = list(problems) if problems is not None else load_benchmark(cfg.benchmark, cfg.problems, limit=cfg.limit)
+    problems = list(problems) if problems is not None else load_benchmark(
+        cfg.benchmark, data_source(cfg.problems, cfg.split, cfg.columns), limit=cfg.limit, task_ids=cfg.task_ids,
+        since=cfg.since, until=cfg.until)
     check_unique_ids(p.task_id for p in problems)
     config = {"pipeline": "focused", **dataclasses.asdict(cfg)}
     with RunDir(cfg.out, config, resume=resume, overwrite=overwrite, free_keys=FREE_KEYS,
-                derived=(PAIRS_FILE, SUMMARY_FILE)) as run:
+                derived=DERIVED) as run:
         owned = [p for p in problems if shard.owns(p.task_id)]
         todo = [p for p in owned if p.task_id not in run.done]
         if todo:
@@ -305,14 +316,16 @@ def _finish(run: RunDir, tasks: list[_Task], future, cfg: FocusedConfig, chat: b
 
 
 def write_outputs(out: str, records: Sequence[dict], config: dict) -> dict:
-    """Rewrite `pairs.jsonl` and `summary.json` in `out` from the records; returns the summary."""
+    """Rewrite `pairs.jsonl` (+ `pairs.parquet` with `parquet`), `summary.json` and the dataset card
+    `README.md` in `out` from the records; returns the summary."""
     from pathlib import Path
 
-    write_jsonl(Path(out) / PAIRS_FILE, (p for r in records for p in r["pairs"]))
+    data_file = write_pair_files(out, [p for r in records for p in r["pairs"]], config)
     result = summarize(records)
     result["config"] = {k: config.get(k) for k in ("benchmark", "problems", "backend", "model", "k", "k_tests",
                                                      "temperature", "lam", "max_pairs", "unit", "seed")}
     write_json(Path(out) / SUMMARY_FILE, result)
+    write_card(out, pipeline="focused", config=config, summary=result, data_file=data_file)
     return result
 
 

@@ -16,9 +16,26 @@ from typing import Any, Sequence
 from focalpo.io import write_json, write_jsonl
 from focalpo.runs import CONFIG_FILE, RECORDS_FILE, merge_records, missing_shards
 
+PAIRS_JSONL, PAIRS_PARQUET = "pairs.jsonl", "pairs.parquet"
+
 # options of a data pipeline that may change between a run and its --resume (or between its
 # shards): they change no record
-FREE_KEYS = ("workers", "progress", "batch_problems", "limit", "base_url", "out")
+FREE_KEYS = ("workers", "progress", "batch_problems", "limit", "base_url", "out", "parquet")
+
+
+def write_pair_files(out: str | os.PathLike, pairs: Sequence[dict], config: dict) -> str:
+    """`pairs.jsonl`, and `pairs.parquet` when the run asked for it (`parquet`), from the records' pair
+    dicts; returns the file a dataset card points to."""
+    from focalpo.pairs import PreferencePair, write_pairs
+
+    out = Path(out)
+    write_jsonl(out / PAIRS_JSONL, pairs)
+    if not config.get("parquet"):
+        (out / PAIRS_PARQUET).unlink(missing_ok=True)  # a stale one from an earlier run would disagree
+        return PAIRS_JSONL
+    write_pairs(out / PAIRS_PARQUET, [PreferencePair.from_json(p, where=f"{out}/{PAIRS_JSONL}[{i}]")
+                                      for i, p in enumerate(pairs)], overwrite=True)
+    return PAIRS_PARQUET
 
 
 def chat_pairs(backend: Any, pair_format: str) -> bool:

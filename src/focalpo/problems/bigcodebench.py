@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import os
 
-from focalpo.problems.rows import Row, iter_jsonl
+from focalpo.problems.rows import Row, iter_rows
 from focalpo.problems.types import Problem
 from focalpo.sandbox.types import UnittestTest
 
@@ -33,7 +33,7 @@ def load_bigcodebench(path: str | os.PathLike, prompt: str = "complete") -> list
     """All problems of a BigCodeBench JSONL file, in file order."""
     if prompt not in PROMPT_KINDS:
         raise ValueError(f"prompt must be one of {PROMPT_KINDS}, got {prompt!r}")
-    return [_problem(row, prompt) for row in iter_jsonl(path)]
+    return [_problem(row, prompt) for row in iter_rows(path)]
 
 
 def _problem(row: Row, prompt_kind: str) -> Problem:

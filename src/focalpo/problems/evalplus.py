@@ -16,8 +16,9 @@ import json
 import os
 from typing import Callable, Sequence
 
+from focalpo.datasets_io import Source, source_kind
 from focalpo.problems.mbpp_inputs import HUMANEVAL_ORACLES, MBPP_ORACLES, deserialize_mbpp_input
-from focalpo.problems.rows import Row, iter_jsonl, rows_without
+from focalpo.problems.rows import Row, iter_rows, rows_without
 from focalpo.problems.types import Problem
 from focalpo.sandbox.types import NO_EXPECTED, CallTest
 
@@ -42,7 +43,8 @@ def _rows(path: str | os.PathLike, keep: tuple[str, ...]):
     """The file's rows; without the input lists of splits not asked for, which are most of the
     parsing (HumanEval+'s plus inputs), from a cache after the first such load."""
     drop = tuple(f"{s}_input" for s in SPLITS if s not in keep)
-    return rows_without(path, drop) if drop else iter_jsonl(path)
+    plain_file = not isinstance(path, Source) and source_kind(path) == "jsonl"  # the cache is keyed by a file's bytes
+    return rows_without(path, drop) if drop and plain_file else iter_rows(path)
 
 
 def _check_splits(splits: Sequence[str]) -> tuple[str, ...]:

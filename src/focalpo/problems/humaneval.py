@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import os
 
-from focalpo.problems.rows import Row, iter_jsonl
+from focalpo.problems.rows import Row, iter_rows
 from focalpo.problems.types import Problem
 from focalpo.sandbox.types import AssertTest
 
@@ -24,7 +24,7 @@ SPLIT = "base"
 
 def load_humaneval(path: str | os.PathLike) -> list[Problem]:
     """All problems of a HumanEval JSONL file, in file order."""
-    return [_problem(row) for row in iter_jsonl(path)]
+    return [_problem(row) for row in iter_rows(path)]
 
 
 def _problem(row: Row) -> Problem:

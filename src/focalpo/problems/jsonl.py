@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from focalpo.problems.oracles import check_oracle_name
-from focalpo.problems.rows import Row, iter_jsonl
+from focalpo.problems.rows import Row, iter_rows
 from focalpo.problems.types import Problem
 from focalpo.sandbox.types import CallTest, TestCase, test_from_dict, test_to_dict
 
@@ -28,11 +28,11 @@ DEFAULT_SPLIT = "base"
 def load_jsonl(path: str | os.PathLike) -> list[Problem]:
     """All problems of a focalpo JSONL file, in file order; task ids must be unique."""
     problems, seen = [], {}
-    for row in iter_jsonl(path):
+    for row in iter_rows(path):
         problem = _problem(row)
         if problem.task_id in seen:
-            raise row.error("task_id", f"duplicate {problem.task_id!r} (first on line {seen[problem.task_id]})")
-        seen[problem.task_id] = row.line
+            raise row.error("task_id", f"duplicate {problem.task_id!r} (first at {seen[problem.task_id]})")
+        seen[problem.task_id] = row.where or f"line {row.line}"
         problems.append(problem)
     return problems
 

@@ -29,7 +29,7 @@ import re
 import zlib
 from typing import Any
 
-from focalpo.problems.rows import Row, iter_jsonl
+from focalpo.problems.rows import Row, iter_rows
 from focalpo.problems.types import Problem
 from focalpo.sandbox.types import CallTest, StdioTest, TestCase
 
@@ -57,7 +57,7 @@ def decode_private_tests(blob: str) -> Any:
 
 def load_livecodebench(path: str | os.PathLike) -> list[Problem]:
     """All problems of a LiveCodeBench code-generation JSONL file, in file order."""
-    return [_problem(row) for row in iter_jsonl(path)]
+    return [_problem(row) for row in iter_rows(path)]
 
 
 def _problem(row: Row) -> Problem:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from focalpo.datasets_io import Source, source_kind
 from focalpo.problems.bigcodebench import load_bigcodebench
 from focalpo.problems.evalplus import load_humaneval_plus, load_mbpp_plus
 from focalpo.problems.humaneval import load_humaneval
 from focalpo.problems.jsonl import load_jsonl
 from focalpo.problems.livecodebench import load_livecodebench
+from focalpo.problems.select import select_problems
 from focalpo.problems.types import Problem
 
 DATA_DIR_ENV = "FOCALPO_DATA_DIR"
@@ -46,19 +48,20 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 
 def load_benchmark(
-    name: str, path: str | os.PathLike | None = None, splits: Sequence[str] | None = None,
-    limit: int | None = None,
+    name: str, path: str | os.PathLike | Source | None = None, splits: Sequence[str] | None = None,
+    limit: int | None = None, *, task_ids: str | os.PathLike | None = None, since: str | None = None,
+    until: str | None = None,
 ) -> list[Problem]:
     """Problems of benchmark `name` (see `BENCHMARKS`) from `path` or its default file.
 
     `splits` (e.g. `["base"]`): keep only these test splits; the evalplus loaders then do not
-    even build the others. `limit`: only the first `limit` problems, in file order."""
-    if limit is not None:
-        return _load(name, path, splits)[:limit]
-    return _load(name, path, splits)
+    even build the others. `task_ids` (a file, one id per line), `since`, `until` (contest dates):
+    a subset (`focalpo.problems.select`). `limit`: then only the first `limit` problems, in file order."""
+    problems = select_problems(_load(name, path, splits), task_ids=task_ids, since=since, until=until)
+    return problems[:limit] if limit is not None else problems
 
 
-def _load(name: str, path: str | os.PathLike | None, splits: Sequence[str] | None) -> list[Problem]:
+def _load(name: str, path: str | os.PathLike | Source | None, splits: Sequence[str] | None) -> list[Problem]:
     bench = BENCHMARKS[_check_name(name)]
     if splits is None:
         return bench.loader(benchmark_path(name, path))
@@ -70,14 +73,19 @@ def _load(name: str, path: str | os.PathLike | None, splits: Sequence[str] | Non
     return problems
 
 
-def benchmark_path(name: str, path: str | os.PathLike | None = None) -> Path:
-    """`path` when given (it must exist), else the benchmark's default file, found as documented."""
+def benchmark_path(name: str, path: str | os.PathLike | Source | None = None) -> Path | Source:
+    """`path` when given (a file, a `save_to_disk` directory or a Hub id; a `Source` with a split or a
+    column mapping is returned as it is), else the benchmark's default file, found as documented."""
     bench = BENCHMARKS[_check_name(name)]
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise FileNotFoundError(f"benchmark {name!r}: {p} is not a file")
-        return p
+        try:
+            kind = source_kind(path)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"benchmark {name!r}: {path}: no such file or directory "
+                                    "(nor a Hub dataset id)") from None
+        if isinstance(path, Source):
+            return path
+        return Path(path).expanduser() if kind != "hub" else Source(str(path))
     if bench.default_file is None:
         raise ValueError(f"benchmark {name!r} has no default file; pass a path")
     tried = candidate_paths(bench.default_file)

@@ -1,7 +1,10 @@
-"""Reading JSONL (plain or gzip) rows with line numbers, and typed field access with clear errors.
+"""Reading benchmark rows with where they come from, and typed field access with clear errors.
 
-Every error a loader raises for a bad row is a `ProblemFormatError` (a `ValueError`) whose message
-reads `path:line: field 'x': what is wrong`, so a user can open the file at the right place.
+`iter_rows(source)` reads JSONL (plain or gzip) line by line, or any other source of
+`focalpo.datasets_io` (parquet, a `save_to_disk` directory, a Hub id, with a split and a column
+mapping). Every error a loader raises for a bad row is a `ProblemFormatError` (a `ValueError`)
+whose message reads `path:line: field 'x': what is wrong` (a dataset's row: `path[i]: ...`), so a
+user can open the file at the right place.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from focalpo.datasets_io import Source, as_source, iter_source_rows, source_kind
 from focalpo.io import RowError, atomic_write_bytes, cache_root, iter_json_lines
 
 _MISSING = object()
@@ -28,11 +32,41 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[Row]:
         yield Row(Path(path), lineno, obj)
 
 
-def dataset_hash(path: str | os.PathLike) -> str:
+def iter_rows(source: str | os.PathLike | Source) -> Iterator[Row]:
+    """`iter_jsonl` for a JSONL file without a column mapping, else one `Row` per row of the dataset
+    source (`focalpo.datasets_io`), named `path[i]`."""
+    src = as_source(source)
+    if source_kind(src) == "jsonl" and not src.columns:
+        yield from iter_jsonl(src.ref)
+        return
+    try:
+        for where, obj in iter_source_rows(src):
+            yield Row(Path(src.ref), None, obj, where=where)
+    except ProblemFormatError:
+        raise
+    except ValueError as e:  # a row that is not an object, a mapped column the dataset lacks
+        raise ProblemFormatError(src.ref, None, None, str(e).removeprefix(f"{src.ref}: "), where=str(src)) from None
+
+
+def dataset_hash(path: str | os.PathLike | Source) -> str:
     """sha256 (hex) of the file's bytes, as stored (a .gz file is hashed compressed); remembered
-    per (path, size, mtime), since a run asks for it once per cache file it opens."""
-    st = os.stat(path)
-    return _hash(os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    per (path, size, mtime), since a run asks for it once per cache file it opens. A `save_to_disk`
+    directory hashes its files' hashes; a split or a column mapping is part of the hash. A Hub id
+    has no bytes to hash: save it to disk (`Dataset.save_to_disk`) where a cache needs one."""
+    src = as_source(path)
+    kind = source_kind(src)
+    if kind == "hub":
+        raise ValueError(f"{src.ref}: results computed from a Hub dataset are cached by the data's hash; "
+                         "save it with save_to_disk (or to parquet) and pass that path")
+    if kind == "disk":
+        files = sorted(p for p in Path(src.ref).expanduser().rglob("*") if p.is_file())
+        digest = hashlib.sha256("".join(f"{p.name}:{dataset_hash(p)}\n" for p in files).encode()).hexdigest()
+    else:
+        st = os.stat(src.ref)
+        digest = _hash(os.path.realpath(src.ref), st.st_size, st.st_mtime_ns)
+    if src.split is None and not src.columns:
+        return digest
+    return hashlib.sha256(f"{digest}:{src.split}:{sorted(src.columns)}".encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=32)
@@ -76,13 +110,14 @@ def rows_without(path: str | os.PathLike, drop: tuple[str, ...]) -> Iterator[Row
 
 
 class Row:
-    """One JSON object of a file, with typed accessors that raise `ProblemFormatError`."""
+    """One JSON object of a file, with typed accessors that raise `ProblemFormatError`; `where` names a
+    row without a line (a dataset's row, "path[i]")."""
 
-    def __init__(self, path: Path, line: int, data: dict):
-        self.path, self.line, self.data = path, line, data
+    def __init__(self, path: Path, line: int | None, data: dict, where: str | None = None):
+        self.path, self.line, self.data, self.where = path, line, data, where
 
     def error(self, field: str | None, message: str) -> ProblemFormatError:
-        return ProblemFormatError(self.path, self.line, field, message)
+        return ProblemFormatError(self.path, self.line, field, message, where=self.where)
 
     def get(self, field: str, types: type | tuple[type, ...], default: Any = _MISSING) -> Any:
         """The field's value, checked against `types`; `default` makes it optional (null = absent)."""

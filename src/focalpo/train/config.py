@@ -14,7 +14,9 @@ class TrainConfig:
     """Options of one `focalpo train` run (see README / `focalpo train --help`)."""
 
     model: str = ""  # policy: a local HF model directory (or hub id when online)
-    data: str = ""  # pairs JSONL (focalpo.pairs) or pre-weighted examples JSONL (focalpo.weights output)
+    data: str = ""  # pairs (focalpo.pairs) or pre-weighted examples: JSONL, parquet, save_to_disk dir or Hub id
+    split: str | None = None  # dataset split of `data` (a Hub id or a saved DatasetDict)
+    columns: dict = field(default_factory=dict)  # focalpo field -> column of `data`/`eval_data` (prompt: question)
     output: str = ""  # run directory: checkpoints, metrics.jsonl, final model, train_config.yaml
     ref_model: str | None = None  # reference policy; default: the initial policy itself
     tokenizer: str | None = None  # default: the policy's directory
@@ -48,6 +50,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     global_batch_size: int | None = None  # pairs per optimiser step; sets gradient_accumulation_steps
     eval_data: str | None = None  # validation pairs (or weighted examples); else `eval_fraction` of `data`
+    eval_split: str | None = None  # dataset split of `eval_data` (e.g. test, with eval_data = data's Hub id)
     eval_fraction: float = 0.0  # share of `data` held out for validation, chosen by a hash of each pair's tokens
     eval_steps: int | None = None  # evaluate every N optimiser steps (default: save_steps) and at the end
     best_metric: str | None = None  # e.g. eval_rewards/accuracies, eval_loss: the final model is the best checkpoint's

@@ -14,21 +14,21 @@ from focalpo.config import ConfigError
 from focalpo.train.config import TrainConfig
 
 
-def _first_record(path: Path) -> dict | None:
-    from focalpo.io import iter_json_rows
+def _first_record(path: str) -> dict | None:
+    from focalpo.datasets_io import iter_source_rows
 
-    for _, row in iter_json_rows(path):
+    for _, row in iter_source_rows(path, objects=False):
         return row
     return None
 
 
 def read_weighted_examples(path: str | Path) -> list[dict]:
-    """Pre-weighted examples (the output of focalpo.weights, one JSON object per line), checked."""
-    from focalpo.io import iter_json_rows
+    """Pre-weighted examples (the output of focalpo.weights, one JSON object per row), checked."""
+    from focalpo.datasets_io import iter_source_rows
     from focalpo.train.collate import check_example
 
     out = []
-    for where, row in iter_json_rows(path):
+    for where, row in iter_source_rows(path, objects=False):
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected a JSON object")
         row = {**row, "_line": where}
@@ -38,10 +38,17 @@ def read_weighted_examples(path: str | Path) -> list[dict]:
 
 
 def load_examples(cfg: TrainConfig, tokenizer) -> list[dict]:
-    """Weighted token examples of `cfg.data`: built with the scheme from pairs, or read as they are."""
-    path = Path(cfg.data)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: data file not found")
+    """Weighted token examples of `cfg.data` (a pairs file, parquet, a save_to_disk directory or a Hub id:
+    `focalpo.pairs.read_pairs`): built with the scheme from pairs, or read as they are."""
+    from focalpo.datasets_io import source_kind
+
+    from focalpo.datasets_io import data_source
+
+    path = data_source(cfg.data, cfg.split, cfg.columns)
+    try:
+        source_kind(path)  # a missing file fails here, before anything is written
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: data file not found (nor a directory or a Hub dataset id)") from None
     first = _first_record(path)
     if first is None:
         raise ValueError(f"{path}: no records")
@@ -83,7 +90,7 @@ def eval_examples(cfg: TrainConfig, tokenizer, examples: list[dict]) -> tuple[li
     if cfg.eval_data and cfg.eval_fraction:
         raise ConfigError("give either eval_data or eval_fraction, not both")
     if cfg.eval_data:
-        held = load_examples(replace(cfg, data=cfg.eval_data), tokenizer)
+        held = load_examples(replace(cfg, data=cfg.eval_data, split=cfg.eval_split), tokenizer)
     elif cfg.eval_fraction:
         examples, held = split_eval(examples, cfg.eval_fraction)
         if not held or not examples:
@@ -99,7 +106,10 @@ def attach_focus(cfg: TrainConfig, tokenizer, examples: list[dict]) -> list[dict
     `symmetric` scheme's weights: 1 on D+ / D-, else 0), matched by pair index and token ids."""
     from focalpo.train.collate import FOCUS_KEYS
 
-    path = Path(cfg.eval_data or cfg.data)
+    from focalpo.datasets_io import data_source
+
+    path = (data_source(cfg.eval_data, cfg.eval_split, cfg.columns) if cfg.eval_data
+            else data_source(cfg.data, cfg.split, cfg.columns))
     first = _first_record(path)
     if not isinstance(first, dict) or "chosen_input_ids" in first:  # pre-weighted examples: no spans
         return examples

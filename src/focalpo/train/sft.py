@@ -5,7 +5,9 @@
 
 or from Python: `sft(load_config(SFTConfig, "sft.yaml", ["model=...", "data=...", "output=..."]))`.
 
-Data: JSONL, one `{"messages": [{"role": ..., "content": ...}, ...]}` per line (other keys ignored);
+Data: JSONL, one `{"messages": [{"role": ..., "content": ...}, ...]}` per line (other keys ignored), or
+any source of `focalpo.datasets_io` (parquet, a `save_to_disk` directory, a Hub id with `split`; a
+`messages` column under another name with `columns`, e.g. `columns.messages=conversation`);
 roles are system, user or assistant and the last message is the assistant's answer. Each example is
 rendered with the tokenizer's chat template: the prefix `messages[:-1]` with the generation prompt, and
 the whole conversation; the prefix tokens must be a prefix of the conversation tokens. Labels are -100
@@ -44,7 +46,9 @@ class SFTConfig:
     random init (lr 1e-3, a few epochs); for a pretrained 1B+ model use learning_rate ~1e-5 and bf16."""
 
     model: str = ""  # local HF model directory (or hub id when online); its tokenizer needs a chat template
-    data: str = ""  # chat JSONL: {"messages": [...]} per line
+    data: str = ""  # chat JSONL: {"messages": [...]} per line; or parquet, a save_to_disk directory, a Hub id
+    split: str | None = None  # dataset split of `data` (Hub id, DatasetDict directory); Hub default: train
+    columns: dict[str, str] = field(default_factory=dict)  # focalpo field -> source column (messages: conversation)
     output: str = ""  # run directory: checkpoints, metrics.jsonl, final model, sft_config.yaml
     tokenizer: str | None = None  # default: the model's directory
     max_length: int | None = 512  # tokens of prompt + answer; longer conversations are cut at the end
@@ -142,14 +146,15 @@ def sft_example(input_ids: list[int], n_prefix: int, max_length: int | None) -> 
     return {"input_ids": input_ids, "labels": [IGNORE_INDEX] * n_prefix + input_ids[n_prefix:]}
 
 
-def read_sft_examples(path: str | Path, tokenizer, max_length: int | None) -> tuple[list[dict], SFTDataStats]:
-    """Training examples of a chat JSONL and how many rows were dropped or truncated; errors name file:line."""
-    from focalpo.io import iter_json_rows
+def read_sft_examples(path, tokenizer, max_length: int | None) -> tuple[list[dict], SFTDataStats]:
+    """Training examples of a chat source (JSONL, parquet, ...: `focalpo.datasets_io`) and how many rows were
+    dropped or truncated; errors name file:line (a dataset's row: file[i])."""
+    from focalpo.datasets_io import iter_source_rows
 
     if not getattr(tokenizer, "chat_template", None):
         raise ConfigError("the tokenizer has no chat template; SFT renders the messages with it")
     examples, rows, truncated = [], 0, 0
-    for where, row in iter_json_rows(path):
+    for where, row in iter_source_rows(path, objects=False):
         rows += 1
         full, n_prefix = tokenize_chat(check_messages(row, where), tokenizer, where)
         ex = sft_example(full, n_prefix, max_length)
@@ -254,8 +259,12 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
             raise ConfigError(f"field {name!r} is required (flag --{name} or {name}: in the recipe)")
     if cfg.max_length is not None and cfg.max_length < 1:
         raise ConfigError(f"field 'max_length': expected a positive number of tokens, got {cfg.max_length}")
-    if not Path(cfg.data).is_file():
-        raise FileNotFoundError(f"{cfg.data}: data file not found")
+    from focalpo.datasets_io import data_source, source_kind
+
+    try:
+        source_kind(cfg.data)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{cfg.data}: data file not found (nor a directory or a Hub dataset id)") from None
     from transformers import AutoTokenizer, set_seed
 
     # SFTConfig has every field these read, so `focalpo train`'s output handling and arguments serve as they are
@@ -270,7 +279,7 @@ def sft(cfg: SFTConfig, callbacks: Sequence = ()) -> SFTResult:
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer or cfg.model)
     if tokenizer.pad_token is None:  # labels carry -100 on padding, so an EOS used as pad is still trained on
         tokenizer.pad_token = tokenizer.eos_token
-    examples, stats = read_sft_examples(cfg.data, tokenizer, cfg.max_length)  # bad data: fail before writing
+    examples, stats = read_sft_examples(data_source(cfg.data, cfg.split, cfg.columns), tokenizer, cfg.max_length)  # bad data: fail before writing
     out = start_output(cfg, state, CONFIG_NAME)
 
     set_seed(cfg.seed)
