@@ -143,7 +143,7 @@ def test_two_nodes_equal_one_process_on_the_same_global_batch(model_dir, ref_mod
     # the recipe, but: no global batch (so a node training alone would take 2 pairs a step and differ),
     # fp32 (1e-5 agreement), no tensorboard
     common = ["--ref-model", str(ref_model_dir), "--max-steps", "3", "--learning-rate", "1e-3", "--no-progress",
-              "global_batch_size=null", "bf16=false", "report_to=[]"]
+              "global_batch_size=null", "bf16=false", "dtype=float32", "report_to=[]"]  # float32: exactness
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     slurm = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}", "NODE_LOGS": str(logs),

@@ -35,6 +35,9 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     chunked_logps: bool = True  # LM head applied a chunk of tokens at a time: no (batch, T, V) logits
     logps_chunk_tokens: int = 0  # tokens per chunk (0: as many as make 2^26 logits, 256 MiB in float32)
+    prefix_sharing: bool = True  # one sequence per pair: prompt and common token prefix computed once
+    padding_free: bool = True  # several pairs per row (block-diagonal mask), rows padded to the longest only
+    max_row_tokens: int | None = None  # padding_free row budget (default: the longest pair of the batch)
     lora: bool = False  # train a LoRA adapter; the reference is then the adapter-disabled model
     lora_r: int = 16
     lora_alpha: int = 32

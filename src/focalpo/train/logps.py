@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from dataclasses import dataclass
 
 import torch
 
-from focalpo.train.losses import token_logps, weighted_logps
+from focalpo.train.losses import chosen_nll, nll_token_mean, selective_log_softmax, weighted_logps
 
 DEFAULT_CHUNK_ELEMENTS = 1 << 26  # logits per chunk: 256 MiB in float32
 
@@ -139,13 +140,16 @@ def _plain_head(model) -> torch.nn.Linear | None:
 
 
 @contextlib.contextmanager
-def _head_computes_logps(head: torch.nn.Linear, targets: torch.Tensor, chunk_tokens: int):
-    """For the calls inside, `head(hidden)` returns log π(targets) from hidden positions 0..n−2 (the last
-    position scores nothing). The produced tensor is kept in the yielded dict to check what the model returned."""
+def _head_computes_logps(head: torch.nn.Linear, targets: torch.Tensor, chunk_tokens: int,
+                         select: tuple[torch.Tensor, torch.Tensor] | None = None):
+    """For the calls inside, `head(hidden)` returns log π(targets) scored by the hidden states at `select`
+    ((rows, positions) index tensors), or by positions 0..n−2 of every row (the last scores nothing).
+    The produced tensor is kept in the yielded dict to check what the model returned."""
     produced: dict[str, torch.Tensor] = {}
 
     def forward(hidden: torch.Tensor) -> torch.Tensor:
-        produced["logps"] = linear_token_logps(hidden[:, :-1], head.weight, head.bias, targets, chunk_tokens)
+        scoring = hidden[select] if select is not None else hidden[:, :-1]
+        produced["logps"] = linear_token_logps(scoring, head.weight, head.bias, targets, chunk_tokens)
         return produced["logps"]
 
     head.forward = forward  # an instance attribute: the module's hooks (FSDP, ZeRO-3) still run around it
@@ -165,9 +169,28 @@ def _fall_back(model, why: str) -> None:
                       stacklevel=3)
 
 
+def _model_logps(model, kwargs: dict, targets: torch.Tensor, select, chunked: bool, chunk_tokens: int):
+    """log π(targets) from one call of the model: through the chunked head, or from the full logits."""
+    head = _plain_head(model) if chunked else None
+    if chunked and head is None:
+        _fall_back(model, "its LM head is not a plain nn.Linear")
+    if head is not None:
+        with _head_computes_logps(head, targets, chunk_tokens, select) as produced:
+            out = model(**kwargs)
+        mine = produced.get("logps")
+        if mine is not None and out.logits.shape == mine.shape and torch.equal(out.logits, mine):
+            return out.logits  # (a wrapper may return a copy: DDP does; it stays in the graph)
+        _fall_back(model, "it transforms the LM head's output")
+    logits = model(**kwargs).logits
+    if select is not None:
+        return selective_log_softmax(logits[select][None], targets[None])[0]
+    return selective_log_softmax(logits[:, :-1], targets)
+
+
 def batch_token_logps(model, batch: dict[str, torch.Tensor], *, chunked: bool = True,
                       chunk_tokens: int = 0) -> tuple[torch.Tensor, int]:
-    """(logps, s): log π(y_t) for tokens t = s..T−1 of every row, (2B, T−s), s = first_scored_token.
+    """(logps, s): log π(y_t) for tokens t = s..T−1 of every row of a padded (2B, T) batch, (2B, T−s),
+    s = first_scored_token.
 
     The model sees positions 0..T−1 and its head only positions s−1..T−1 (`logits_to_keep`), which
     spares it the shared prompt. `chunked` (default): the head scores the tokens `chunk_tokens` at a
@@ -177,15 +200,87 @@ def batch_token_logps(model, batch: dict[str, torch.Tensor], *, chunked: bool = 
     s = first_scored_token(batch)
     ids = batch["input_ids"]
     kwargs = dict(input_ids=ids, attention_mask=batch["attention_mask"], use_cache=False, logits_to_keep=ids.shape[1] - s + 1)
-    head = _plain_head(model) if chunked else None
-    if chunked and head is None:
-        _fall_back(model, "its LM head is not a plain nn.Linear")
-    if head is not None:
-        with _head_computes_logps(head, ids[:, s:], chunk_tokens) as produced:
-            out = model(**kwargs)
-        mine = produced.get("logps")
-        if mine is not None and out.logits.shape == mine.shape and torch.equal(out.logits, mine):
-            return out.logits, s  # (a wrapper may return a copy: DDP does; it stays in the graph)
-        _fall_back(model, "it transforms the LM head's output")
-    out = model(**kwargs)
-    return token_logps(out.logits, ids[:, s - 1 :]), s  # logits (2B, T−s+1, V) at positions s−1..T−1
+    return _model_logps(model, kwargs, ids[:, s:], None, chunked, chunk_tokens), s
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-pair sums, padded or packed
+
+
+@dataclass
+class PairLogps:
+    """What the losses and metrics need from one forward of a batch of B pairs."""
+
+    chosen: torch.Tensor  # (B,) Σ_t w_t log π(y⁺_t)
+    rejected: torch.Tensor  # (B,) Σ_t w_t log π(y⁻_t)
+    nll: torch.Tensor  # () −Σ log π(y⁺_t) / |y⁺| over the chosen completion tokens of the batch
+    mass: tuple[torch.Tensor, torch.Tensor]  # (B,), (B,) Σ_t w_t per side, for length-normalised losses
+    weighted_tokens: torch.Tensor  # () completion tokens with w ≠ 0, both sides
+    completion_tokens: torch.Tensor  # ()
+    focus: tuple[torch.Tensor, torch.Tensor] | None = None  # (B,) each, Σ over the localised tokens, no graph
+
+
+def pair_logps(model, batch: dict[str, torch.Tensor], **logps_options) -> PairLogps:
+    """Per-pair weighted log-probs of a padded batch (`PreferenceCollator`) or a packed one
+    (`focalpo.train.packing.PackedPairCollator`); `logps_options`: `chunked`, `chunk_tokens`."""
+    from focalpo.train.packing import PACKED_KEY
+
+    if PACKED_KEY in batch:
+        return _packed_pair_logps(model, batch, **logps_options)
+    logps, s = batch_token_logps(model, batch, **logps_options)  # (2B, T−s)
+    chosen, rejected = weighted_pair_logps(logps, batch, s)
+    completion = batch["completion_mask"]
+    chosen_mask = completion[:, s:].chunk(2)[0]
+    focus = None
+    if "focus_weights" in batch:
+        focus = weighted_pair_logps(logps.detach(), {"loss_weights": batch["focus_weights"]}, s)
+    return PairLogps(
+        chosen, rejected, nll_token_mean(chosen_nll(logps.chunk(2)[0], chosen_mask), chosen_mask),
+        tuple(batch["loss_weights"].sum(-1).chunk(2)),
+        ((batch["loss_weights"] != 0) & completion.bool()).sum(), completion.sum(), focus,
+    )
+
+
+def attention_mask_for(model, mask: torch.Tensor) -> torch.Tensor:
+    """The packed batch's boolean (R, 1, L, L) mask as the model's attention takes a custom 4D mask:
+    boolean for SDPA, additive (0 / dtype min) for eager attention."""
+    from accelerate.utils import extract_model_from_parallel
+
+    config = extract_model_from_parallel(model).config
+    impl = getattr(config, "_attn_implementation", None) or "eager"
+    if impl == "sdpa":
+        return mask
+    if impl == "eager":
+        dtype = next(extract_model_from_parallel(model).parameters()).dtype
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
+    raise ValueError(f"prefix sharing / padding-free batches need attn_implementation 'sdpa' or 'eager' (a custom "
+                     f"4D mask), not {impl!r}; set prefix_sharing=false padding_free=false")
+
+
+def packed_token_logps(model, batch: dict[str, torch.Tensor], *, chunked: bool = True,
+                       chunk_tokens: int = 0) -> torch.Tensor:
+    """log π of every scored token of a packed batch, (N,), in the batch's `score_*` order."""
+    select = (batch["score_row"], batch["score_src"])
+    kwargs = dict(input_ids=batch["input_ids"], attention_mask=attention_mask_for(model, batch["attention_mask"]),
+                  position_ids=batch["position_ids"], use_cache=False)
+    return _model_logps(model, kwargs, batch["score_tgt"], select, chunked, chunk_tokens)
+
+
+def _packed_pair_logps(model, batch, **logps_options) -> PairLogps:
+    logps = packed_token_logps(model, batch, **logps_options)  # (N,)
+    n, pair = int(batch["num_pairs"]), batch["score_pair"]
+
+    def per_pair(w: torch.Tensor, values: torch.Tensor = logps) -> torch.Tensor:
+        return values.new_zeros(n).index_add(0, pair, w.to(values.dtype) * values)
+
+    m_c, m_r = batch["chosen_mask"], batch["rejected_mask"]
+    w_c, w_r = batch["chosen_weights"], batch["rejected_weights"]
+    focus = None
+    if "focus_chosen" in batch:
+        focus = (per_pair(batch["focus_chosen"], logps.detach()), per_pair(batch["focus_rejected"], logps.detach()))
+    ones = torch.ones_like(w_c)
+    return PairLogps(
+        per_pair(w_c), per_pair(w_r), -(m_c.to(logps.dtype) * logps).sum() / m_c.sum().clamp(min=1),
+        (ones.new_zeros(n).index_add(0, pair, w_c), ones.new_zeros(n).index_add(0, pair, w_r)),
+        ((w_c != 0) & (m_c != 0)).sum() + ((w_r != 0) & (m_r != 0)).sum(), (m_c + m_r).sum().long(), focus,
+    )

@@ -28,7 +28,7 @@ import torch
 
 from focalpo.io import atomic_path, cache_root
 from focalpo.train.collate import REF_KEYS
-from focalpo.train.logps import batch_token_logps, weighted_pair_logps
+from focalpo.train.logps import pair_logps
 
 CACHE_VERSION = "ref2"  # bump when the numbers written or the key change meaning
 
@@ -50,8 +50,8 @@ def reference_pair_logps(model, batch, *, use_base: bool = False, **logps_option
     from accelerate.utils import extract_model_from_parallel
 
     with adapter_disabled(extract_model_from_parallel(model)) if use_base else contextlib.nullcontext():
-        logps, s = batch_token_logps(model, batch, **logps_options)
-    return weighted_pair_logps(logps, batch, s)
+        out = pair_logps(model, batch, **logps_options)
+    return out.chosen, out.rejected
 
 
 # --------------------------------------------------------------------------------------------------

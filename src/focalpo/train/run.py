@@ -77,6 +77,18 @@ def _wrap_lora(model, cfg: TrainConfig):
     return get_peft_model(model, lora)
 
 
+def make_collator(cfg: TrainConfig, pad_token_id: int):
+    """The batches of this run: packed (prefix-shared and/or padding-free, `focalpo.train.packing`) or padded."""
+    if cfg.prefix_sharing or cfg.padding_free:
+        from focalpo.train.packing import PackedPairCollator
+
+        return PackedPairCollator(pad_token_id=pad_token_id, max_length=cfg.max_length, share_prefix=cfg.prefix_sharing,
+                                  pack=cfg.padding_free, max_row_tokens=cfg.max_row_tokens)
+    from focalpo.train.collate import PreferenceCollator
+
+    return PreferenceCollator(pad_token_id=pad_token_id, max_length=cfg.max_length)
+
+
 def reference_jobs(cfg: TrainConfig, examples: list[dict], held: list[dict]) -> list:
     """The reference sums a `reference=precompute` run needs, each with its cache file: the training
     set, the validation set and, for localised validation pairs (`attach_focus`), the validation set
@@ -253,7 +265,6 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
         raise ConfigError(f"field 'loss_type': unknown {cfg.loss_type!r}; known: {', '.join(sorted(PREFERENCE_LOSSES))}")
     from transformers import AutoTokenizer, set_seed
 
-    from focalpo.train.collate import PreferenceCollator
     from focalpo.train.trainer import (
         ConfigSnapshotCallback, LossSettings, MetricsCallback, WeightedPreferenceTrainer,
     )
@@ -277,7 +288,7 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     examples, held = eval_examples(cfg, tokenizer, examples)
     nll = wants_nll(examples, cfg.data)
     out = start_output(cfg, state, CONFIG_NAME)
-    collator = PreferenceCollator(pad_token_id=tokenizer.pad_token_id, max_length=cfg.max_length)
+    collator = make_collator(cfg, tokenizer.pad_token_id)
 
     # the training arguments before the model: they carry the DeepSpeed config, and ZeRO-3 partitions the
     # weights while they load (zero.Init) only when it is set up first
@@ -285,6 +296,15 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     set_seed(cfg.seed)  # before any adapter initialisation
     policy = load_model(cfg.model, cfg.dtype)
     policy.config.pad_token_id = tokenizer.pad_token_id
+    if cfg.prefix_sharing or cfg.padding_free:
+        from focalpo.train.logps import attention_mask_for
+
+        import torch
+
+        try:  # a packed batch needs an attention that takes a custom 4D mask
+            attention_mask_for(policy, torch.ones(1, 1, 1, 1, dtype=torch.bool))
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if cfg.disable_dropout:
         _disable_dropout(policy)
     ref_model, jobs = None, []

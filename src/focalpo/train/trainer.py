@@ -38,8 +38,8 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from focalpo.io import AppendLog, atomic_path, cut_torn_tail, iter_json_lines
-from focalpo.train.losses import chosen_nll, nll_token_mean, preference_loss
-from focalpo.train.logps import batch_token_logps, weighted_pair_logps
+from focalpo.train.losses import preference_loss
+from focalpo.train.logps import PairLogps, pair_logps
 from focalpo.train.reference import ReferenceSums, fill_reference, is_peft_model, reference_pair_logps
 
 
@@ -123,19 +123,16 @@ class WeightedPreferenceTrainer(Trainer):
 
     def _loss(self, model, inputs, return_outputs, metrics):
         s = self.loss_settings
-        logps, start = batch_token_logps(model, inputs, **s.logps_options)  # (2B, T−start): tokens start..T−1
-        chosen, rejected = weighted_pair_logps(logps, inputs, start)  # (B,), (B,)
+        out = pair_logps(model, inputs, **s.logps_options)  # padded or packed batch
         ref_chosen, ref_rejected = self._reference(inputs)
-        mass_c, mass_r = inputs["loss_weights"].sum(-1).chunk(2)  # (B,), Σ_t w_t, for length-normalised losses
         losses, r_c, r_r = preference_loss(
-            chosen, rejected, ref_chosen.to(chosen.dtype), ref_rejected.to(chosen.dtype), s.beta, s.loss_type, mass_c, mass_r
+            out.chosen, out.rejected, ref_chosen.to(out.chosen.dtype), ref_rejected.to(out.chosen.dtype), s.beta,
+            s.loss_type, *out.mass,
         )
-        chosen_mask = inputs["completion_mask"][:, start:].chunk(2)[0]  # (B, T−start)
-        nll = nll_token_mean(chosen_nll(logps.chunk(2)[0], chosen_mask), chosen_mask)
-        loss = losses.mean() + (s.alpha * nll if s.nll else 0.0)
-        self._record(metrics, r_c, r_r, chosen.detach(), rejected.detach(), nll.detach(), inputs)
-        if "focus_weights" in inputs:  # localised validation pairs: the implicit reward margin at the error
-            f_c, f_r = weighted_pair_logps(logps.detach(), {"loss_weights": inputs["focus_weights"]}, start)
+        loss = losses.mean() + (s.alpha * out.nll if s.nll else 0.0)
+        self._record(metrics, r_c, r_r, out)
+        if out.focus is not None:  # localised validation pairs: the implicit reward margin at the error
+            f_c, f_r = out.focus
             margin = s.beta * ((f_c - inputs["ref_chosen_focus_logps"].to(f_c.dtype))
                                - (f_r - inputs["ref_rejected_focus_logps"].to(f_r.dtype)))
             margin = self.accelerator.gather(margin)
@@ -143,19 +140,17 @@ class WeightedPreferenceTrainer(Trainer):
             metrics["localized/accuracies"].append((margin > 0).float().mean().item())
         return (loss, {"losses": losses}) if return_outputs else loss
 
-    def _record(self, m, r_c, r_r, chosen, rejected, nll, inputs) -> None:
+    def _record(self, m, r_c, r_r, out: PairLogps) -> None:
         gather = self.accelerator.gather
         r_c, r_r = gather(r_c), gather(r_r)
-        completion = inputs["completion_mask"].bool()
-        weighted = ((inputs["loss_weights"] != 0) & completion).sum()
-        counts = gather(torch.stack([weighted, completion.sum()]).unsqueeze(0)).sum(0)
+        counts = gather(torch.stack([out.weighted_tokens, out.completion_tokens]).unsqueeze(0)).sum(0)
         m["rewards/chosen"].append(r_c.mean().item())
         m["rewards/rejected"].append(r_r.mean().item())
         m["rewards/accuracies"].append((r_c > r_r).float().mean().item())
         m["rewards/margins"].append((r_c - r_r).mean().item())
-        m["logps/chosen"].append(gather(chosen).mean().item())
-        m["logps/rejected"].append(gather(rejected).mean().item())
-        m["nll"].append(gather(nll.reshape(1)).mean().item())
+        m["logps/chosen"].append(gather(out.chosen.detach()).mean().item())
+        m["logps/rejected"].append(gather(out.rejected.detach()).mean().item())
+        m["nll"].append(gather(out.nll.detach().reshape(1)).mean().item())
         m["tokens/weighted_fraction"].append((counts[0] / counts[1].clamp(min=1)).item())
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
