@@ -263,6 +263,7 @@ def _add_codeflow(sub) -> None:
     src.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="instructions from a benchmark's problems")
     p.add_argument("--problems", help="problem file for --benchmark (default: the bundled copy)")
     _add_source_args(p, "--instructions or --problems")
+    _add_subset_args(p)
     p.add_argument("--limit", type=int, help="only the first N instructions")
     _add_backend_args(p, "openai")
     p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
