@@ -11,7 +11,15 @@ import json
 
 import pytest
 
-from focalpo.datasets_io import Source, data_source, iter_source_rows, parse_columns, source_kind, write_parquet
+from focalpo.datasets_io import (
+    Source,
+    data_source,
+    iter_source_rows,
+    parse_columns,
+    saved_dataset_splits,
+    source_kind,
+    write_parquet,
+)
 
 ROWS = [{"question": "q0", "accepted": "a0", "n": 0}, {"question": "q1", "accepted": "a1", "n": 1}]
 MAP = (("prompt", "question"), ("chosen", "accepted"))
@@ -105,3 +113,27 @@ def test_write_parquet_is_atomic_and_refuses_mixed_schemas(tmp_path):
         write_parquet(out, [{"a": 1}, {"a": "text"}])
     assert out.read_bytes() == before  # the old file is untouched
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_parquet_keeps_a_key_the_first_row_lacks(tmp_path):
+    out = tmp_path / "mixed.parquet"
+    write_parquet(out, [{"task_id": "t/0", "completion": "a"}, {"task_id": "t/1", "solution": "b"}])
+    assert [row for _, row in iter_source_rows(out)] == [
+        {"task_id": "t/0", "completion": "a", "solution": None},
+        {"task_id": "t/1", "completion": None, "solution": "b"},
+    ]
+
+
+def test_saved_dataset_splits_tells_save_to_disk_directories_from_others(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    one = Dataset.from_list([{"a": 1}])
+    one.save_to_disk(str(tmp_path / "ds"))
+    DatasetDict(train=one, test=one).save_to_disk(str(tmp_path / "dd"))
+    (tmp_path / "plain" / "task_0").mkdir(parents=True)
+    assert saved_dataset_splits(tmp_path / "ds") == ()
+    assert saved_dataset_splits(tmp_path / "dd") == ("train", "test")
+    assert saved_dataset_splits(tmp_path / "plain") is None
+    (tmp_path / "plain" / "dataset_dict.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"plain/dataset_dict\.json: not a DatasetDict's split list"):
+        saved_dataset_splits(tmp_path / "plain")

@@ -236,6 +236,44 @@ def test_read_sample_directory_evalplus_layout(tmp_path):
     assert [s["task_id"] for s in read_samples(tmp_path)][-1] == "abc/1/a"
 
 
+def test_read_parquet_and_save_to_disk_samples_name_rows_by_index(tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    from focalpo.datasets_io import write_parquet
+
+    rows = [{"task_id": "t/0", "completion": "a"}, {"task_id": "t/1", "solution": "b"}]
+    path = tmp_path / "s.parquet"
+    write_parquet(path, rows)
+    samples = list(read_samples(path))
+    assert [(s["task_id"], s["_file"], s["_line"]) for s in samples] == [("t/0", f"{path}[0]", None),
+                                                                          ("t/1", f"{path}[1]", None)]
+    # a null column counts as absent: row 0 runs its completion, row 1 its solution
+    assert [program_from_sample(s, "P:") for s in samples] == ["P:a", "b"]
+    one = Dataset.from_list(rows)
+    one.save_to_disk(str(tmp_path / "ds"))
+    assert [s["task_id"] for s in read_samples(tmp_path / "ds")] == ["t/0", "t/1"]
+    DatasetDict(test=one).save_to_disk(str(tmp_path / "dd"))  # one split: read as it is
+    assert [s["_file"] for s in read_samples(tmp_path / "dd")] == [f"{tmp_path / 'dd'}:test[0]", f"{tmp_path / 'dd'}:test[1]"]
+    DatasetDict(train=one, test=one).save_to_disk(str(tmp_path / "two"))
+    with pytest.raises(ValueError, match=r"two: a DatasetDict of 2 splits \(train, test\)"):
+        read_samples(tmp_path / "two")
+
+
+def test_a_bad_parquet_sample_row_is_named_with_its_field(tmp_path):
+    from focalpo.datasets_io import write_parquet
+
+    path = tmp_path / "s.parquet"
+    write_parquet(path, [{"task_id": "t/0", "solution": "x"}, {"task_id": None, "solution": "y"}])
+    samples = read_samples(path)
+    assert next(samples)["task_id"] == "t/0"
+    with pytest.raises(ValueError, match=r"s\.parquet\[1\]: field 'task_id' is missing or not a string"):
+        next(samples)
+    write_parquet(path, [{"task_id": "t/0", "solution": "x"}, {"task_id": "t/1", "solution": None}])
+    _, bad = read_samples(path)
+    with pytest.raises(ValueError, match=r"s\.parquet\[1\]: sample for task 't/1' has neither"):
+        program_from_sample(bad, "")
+
+
 def test_samples_from_directory_feed_program_from_sample(tmp_path):
     (tmp_path / "Mbpp_2").mkdir()
     (tmp_path / "Mbpp_2" / "0.py").write_text(f"Here:\n{F}python\ndef f():\n    return 2\n{F}\n", encoding="utf-8")

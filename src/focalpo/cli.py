@@ -36,7 +36,8 @@ def _add_eval(sub) -> None:
                        description=_OVERRIDES.format(cls="EvalConfig", eg="time_factor=2 memory=8589934592"))
     p.add_argument("--benchmark", choices=sorted(BENCHMARKS))
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--samples", help="evalplus-format JSONL (task_id + solution|completion) or sample dir")
+    src.add_argument("--samples", help="evalplus-format JSONL (task_id + solution|completion), the same as parquet "
+                     "or a save_to_disk directory, or an evalplus sample dir")
     src.add_argument("--canonical", action="store_true", default=None, help="evaluate the benchmark's reference solutions")
     p.add_argument("--data", help="benchmark file, parquet, save_to_disk directory or Hub id (default: the bundled "
                    "copy in ../shared/data)")
@@ -262,6 +263,7 @@ def _add_codeflow(sub) -> None:
     src.add_argument("--benchmark", choices=sorted(BENCHMARKS), help="instructions from a benchmark's problems")
     p.add_argument("--problems", help="problem file for --benchmark (default: the bundled copy)")
     _add_source_args(p, "--instructions or --problems")
+    _add_subset_args(p)
     p.add_argument("--limit", type=int, help="only the first N instructions")
     _add_backend_args(p, "openai")
     p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
@@ -310,8 +312,9 @@ def _cmd_merge(args) -> int:
         from focalpo.eval.sample import merge_samples
 
         result = merge_samples(cfg.runs, cfg.out, overwrite=cfg.overwrite)
+        also = f" (and {result['parquet']})" if result["parquet"] else ""
         print(f"merged {result['samples']} samples of {result['problems']} problems from {len(cfg.runs)} files "
-              f"into {cfg.out}")
+              f"into {cfg.out}{also}")
     else:
         result = merge_runs(cfg.runs, cfg.out, overwrite=cfg.overwrite)
         print(f"merged {result['records']} records from {len(cfg.runs)} runs into {cfg.out} "
@@ -434,6 +437,9 @@ def _add_sample(sub) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-problems", type=int, help="problems per generation call (default 16)")
     p.add_argument("--shard", help="i/N: sample the i-th of N shards of the problems (join them with focalpo merge)")
+    p.add_argument("--parquet", action="store_true", default=None,
+                   help="also write <stem>.parquet, a copy of the finished samples file (datasets, the Hub and "
+                        "focalpo eval read it); focalpo merge of the shards writes one for the merged file")
     run = p.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="keep the complete problems in --out, sample the rest")
     run.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -443,13 +449,15 @@ def _add_sample(sub) -> None:
 
 
 def _cmd_sample(args) -> int:
-    from focalpo.eval.sample import SampleConfig, run_sample
+    from focalpo.eval.sample import SampleConfig, parquet_path, run_sample
 
     cfg = _config(SampleConfig, args, files=("program_template",), skip=_RUN_MODE)
     cfg.resume, cfg.overwrite = cfg.resume or args.resume, cfg.overwrite or args.overwrite
     result = run_sample(cfg)
     data = f" --data {cfg.problems}" if cfg.problems else ""
-    print(f"sampled {result['sampled']} problems ({result['skipped']} already complete) x {cfg.n} into {cfg.out}; "
+    copy = parquet_path(cfg.out)
+    also = f" (and {copy})" if cfg.parquet and copy.exists() else ""
+    print(f"sampled {result['sampled']} problems ({result['skipped']} already complete) x {cfg.n} into {cfg.out}{also}; "
           f"evaluate: focalpo eval --benchmark {cfg.benchmark}{data} --samples {cfg.out}")
     return 0
 

@@ -176,10 +176,15 @@ def _load_dataset(src: Source, kind: str):
 
 
 def write_parquet(path: str | os.PathLike, rows: Iterable[dict]) -> int:
-    """Write rows (one schema) as a parquet file atomically, through `datasets`; returns the count."""
+    """Write rows (one schema) as a parquet file atomically, through `datasets`; returns the count.
+
+    Every key of any row is a column, null in the rows without it (`Dataset.from_list` alone would
+    take the first row's keys and silently drop the others)."""
     from datasets import Dataset
 
     rows = list(rows)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    rows = [{key: row.get(key) for key in columns} for row in rows]
     try:
         dataset = Dataset.from_list(rows)
     except (TypeError, ValueError) as e:  # pyarrow's ArrowInvalid / ArrowTypeError subclass these
@@ -187,6 +192,21 @@ def write_parquet(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     with atomic_path(path) as tmp:
         dataset.to_parquet(str(tmp))
     return len(rows)
+
+
+def saved_dataset_splits(path: str | os.PathLike) -> tuple[str, ...] | None:
+    """For a directory written by `save_to_disk`: () for a Dataset, the split names of a DatasetDict;
+    None for anything else (a plain directory, such as an evalplus samples directory)."""
+    path = Path(path).expanduser()
+    if (path / "state.json").is_file() and (path / "dataset_info.json").is_file():
+        return ()
+    marker = path / "dataset_dict.json"
+    if marker.is_file():
+        try:
+            return tuple(json.loads(marker.read_text(encoding="utf-8"))["splits"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{marker}: not a DatasetDict's split list (written by save_to_disk)") from None
+    return None
 
 
 def is_parquet(path: str | os.PathLike) -> bool:

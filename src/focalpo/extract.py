@@ -10,7 +10,8 @@
   by the generation limit.
 - `program_from_sample(sample, prompt)`: the program an evalplus-format sample stands for: its
   `solution` (a whole program, fences extracted) or `prompt + completion`.
-- `read_samples(path)`: samples from a JSONL file (optionally .gz) or an evalplus sample directory
+- `read_samples(path)`: samples from a JSONL file (optionally .gz), a parquet file or `save_to_disk`
+  directory (`focalpo.datasets_io`), or an evalplus sample directory
   `DIR/<task_id with "/" replaced by "_">/<n>.py`. Each sample dict gets `_file` and `_line` (where
   it came from, for error messages); drop the keys starting with "_" before writing samples back.
 - `split_asserts(test_code)`: the distinct top-level `assert` statements of model-written tests.
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from focalpo.datasets_io import is_parquet, iter_source_rows, saved_dataset_splits
 from focalpo.io import iter_json_lines
 
 PYTHON_TAGS = frozenset({"python", "py", "python3", "py3"})
@@ -190,21 +192,38 @@ def _read_sample_dir(path: Path, task_ids: dict[str, str]) -> Iterator[dict]:
             yield {"task_id": task_id, "solution": solution, "_file": str(file), "_line": None}
 
 
+def _read_dataset(path: Path) -> Iterator[dict]:
+    """Sample rows of a parquet file or a `save_to_disk` directory, each named `file[i]` (0-based)."""
+    for where, sample in iter_source_rows(path):
+        if not isinstance(sample.get("task_id"), str):
+            raise ValueError(f"{where}: field 'task_id' is missing or not a string")
+        yield {**sample, "_file": where, "_line": None}
+
+
 def read_samples(path: str | os.PathLike, *, task_ids: Iterable[str] | None = None) -> Iterator[dict]:
-    """Samples from a JSONL file (`.gz` too) or an evalplus sample directory, in file order.
+    """Samples from a JSONL file (`.gz` too), a parquet file, a `save_to_disk` directory or an evalplus
+    sample directory, in file order.
 
     JSONL: one object per line with a string `task_id`; blank lines are skipped; errors name
-    "file:line". Directory: `DIR/<task dir>/<n>.py`, files in numeric order, each a `solution`; a
-    task dir name is mapped back to a task id through `task_ids` (the benchmark's ids, which settles
-    ids that contain "_") and otherwise by replacing every "_" with "/" (evalplus). The path is
-    checked now; the file is read lazily.
+    "file:line". Parquet / `save_to_disk` (a Dataset, or a DatasetDict of one split; `focalpo sample
+    --parquet` writes the parquet): one row per sample, the JSONL's fields as columns, a null
+    counting as absent; errors name "file[i]". Directory: `DIR/<task dir>/<n>.py`, files in numeric
+    order, each a `solution`; a task dir name is mapped back to a task id through `task_ids` (the
+    benchmark's ids, which settles ids that contain "_") and otherwise by replacing every "_" with
+    "/" (evalplus). The path is checked now; the file is read lazily.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such samples file or directory")
     if path.is_dir():
-        return _read_sample_dir(path, {t.replace("/", "_"): t for t in task_ids or ()})
-    return _read_jsonl(path)
+        splits = saved_dataset_splits(path)
+        if splits is None:
+            return _read_sample_dir(path, {t.replace("/", "_"): t for t in task_ids or ()})
+        if len(splits) > 1:
+            raise ValueError(f"{path}: a DatasetDict of {len(splits)} splits ({', '.join(splits)}); samples are "
+                             "one split: save that one alone (dataset[split].save_to_disk(...))")
+        return _read_dataset(path)
+    return _read_dataset(path) if is_parquet(path) else _read_jsonl(path)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -302,6 +302,54 @@ def test_task_ids_evaluate_a_subset_and_skip_the_other_samples(bench, capsys):
     assert f"{ids}:2: task id 'toy/nope' is not a problem of this benchmark" in capsys.readouterr().err
 
 
+def _same_scores(result: dict) -> dict:
+    """What an evaluation found, without where its files were."""
+    return {"samples": result["samples"], "summary": result["summary"], "dataset": result["dataset"]}
+
+
+def test_parquet_and_save_to_disk_samples_give_the_jsonl_results(bench):
+    from datasets import Dataset
+
+    from focalpo.datasets_io import write_parquet
+
+    data, samples, out = bench
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]  # completion and solution rows
+    parquet, saved = samples.with_suffix(".parquet"), samples.with_name("saved")
+    write_parquet(parquet, rows)
+    Dataset.from_parquet(str(parquet)).save_to_disk(str(saved))
+    assert _run(data, samples, out) == 0
+    expected = _same_scores(json.loads(out.read_text()))
+    assert expected["summary"]["n_samples"] == 4
+    for source in (parquet, saved):
+        other = out.with_name(f"{source.name}.results.json")
+        assert _run(data, source, other) == 0
+        assert _same_scores(json.loads(other.read_text())) == expected
+
+
+def test_a_bad_parquet_sample_row_is_named_and_nothing_is_written(bench, capsys):
+    from focalpo.datasets_io import write_parquet
+
+    data, samples, out = bench
+    parquet = samples.with_suffix(".parquet")
+    write_parquet(parquet, [{"task_id": "toy/add", "completion": "    return a + b\n"},
+                            {"task_id": "toy/nope", "completion": "x"}])
+    assert _run(data, parquet, out) == 2
+    err = capsys.readouterr().err
+    assert f"focalpo eval: error: {parquet}[1]: field 'task_id': 'toy/nope' is not a task of jsonl" in err
+    assert "Traceback" not in err
+    write_parquet(parquet, [{"task_id": "toy/add", "completion": 7}])  # a column of the wrong type
+    assert _run(data, parquet, out) == 2
+    assert f"{parquet}[0]: field 'completion' must be a string, got int" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_default_results_path_drops_the_samples_suffix():
+    from focalpo.eval.run import default_out_path
+
+    assert default_out_path("runs/s.parquet").as_posix() == "runs/s.eval_results.json"
+    assert default_out_path("runs/s.jsonl.gz").as_posix() == "runs/s.eval_results.json"
+
+
 LCB_CASE = {"input": "2 3\n", "output": "5\n", "testtype": "stdin"}
 LCB = [  # (question_id, difficulty, contest_date)
     ("a1", "easy", "2024-07-30T00:00:00"),

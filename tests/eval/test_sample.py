@@ -10,7 +10,7 @@ import json
 import pytest
 
 from focalpo.cli import main
-from focalpo.eval.sample import SampleConfig, config_path, run_sample
+from focalpo.eval.sample import SampleConfig, config_path, parquet_path, run_sample
 from focalpo.generate import get_backend
 from focalpo.problems.jsonl import dump_jsonl
 from focalpo.problems.types import Problem
@@ -204,6 +204,84 @@ def test_cli_task_ids_sample_only_those_problems_from_a_parquet_file(tmp_path, d
                  "scripted", "--backend-option", f"default={default}", "--out", str(out), "--no-progress"]) == 0
     assert [r["task_id"] for r in lines(out)] == ["toy/add", "toy/sq"]  # the file's order
     assert json.loads(config_path(out).read_text())["task_ids"] == str(ids)
+
+
+# --------------------------------------------------------------------------------------------------
+# the parquet copy: `focalpo sample --parquet`
+
+
+def parquet_rows(path) -> list[dict]:
+    from datasets import load_dataset
+
+    return load_dataset("parquet", data_files=str(path), split="train").to_list()
+
+
+def test_parquet_copy_equals_the_jsonl_rows_and_evaluates_the_same(tmp_path, data):
+    run_sample(config(tmp_path, data, parquet=True), backend=scripted())
+    copy = tmp_path / "s.parquet"
+    assert parquet_path(tmp_path / "s.jsonl") == copy
+    assert parquet_rows(copy) == lines(tmp_path / "s.jsonl") == EXPECTED
+    results = []
+    for samples in ("s.jsonl", "s.parquet"):
+        out = tmp_path / f"{samples}.results.json"
+        assert main(["eval", "--benchmark", "jsonl", "--data", str(data), "--samples", str(tmp_path / samples),
+                     "--out", str(out), "--workers", "2", "--no-progress"]) == 0
+        result = json.loads(out.read_text())
+        results.append((result["samples"], result["summary"]))
+    assert results[0] == results[1]
+    assert results[0][1]["base"]["pass@1"] == pytest.approx((1 / 3 + 1) / 2)  # add 1 of 3, neg 3 of 3
+
+
+def test_parquet_copy_follows_the_jsonl_and_a_foreign_file_is_kept(tmp_path, data):
+    path, copy = tmp_path / "s.jsonl", tmp_path / "s.parquet"
+    run_sample(config(tmp_path, data, parquet=True), backend=scripted())
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:4]))  # killed in toy/neg
+    run_sample(config(tmp_path, data, parquet=True, resume=True), backend=scripted())
+    assert parquet_rows(copy) == lines(path) == EXPECTED  # rewritten from the finished file
+    run_sample(config(tmp_path, data, resume=True), backend=scripted())  # without --parquet ...
+    assert not copy.exists()  # ... the copy that would go stale is removed
+
+    other, foreign = tmp_path / "t.jsonl", tmp_path / "t.parquet"
+    foreign.write_bytes(b"someone else's parquet")
+    with pytest.raises(FileExistsError, match="t.parquet exists and is no parquet copy of .*t.jsonl"):
+        run_sample(config(tmp_path, data, out=str(other), parquet=True), backend=scripted())
+    assert foreign.read_bytes() == b"someone else's parquet" and not other.exists()
+    run_sample(config(tmp_path, data, out=str(other)), backend=scripted())  # not asked for: left alone
+    assert foreign.read_bytes() == b"someone else's parquet"
+    run_sample(config(tmp_path, data, out=str(other), parquet=True, overwrite=True), backend=scripted())
+    assert parquet_rows(foreign) == EXPECTED
+    with pytest.raises(ValueError, match="--parquet for a parquet copy"):
+        run_sample(config(tmp_path, data, out=str(tmp_path / "s2.parquet")), backend=scripted())
+
+
+def test_merged_shards_of_a_subset_keep_the_unsharded_order_and_get_a_parquet_copy(tmp_path, capsys):
+    import dataclasses
+
+    problems = tmp_path / "four.jsonl"
+    dump_jsonl([ADD, NEG, SQ, dataclasses.replace(SQ, task_id="toy/abs")], problems)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("toy/abs\ntoy/sq\n")
+    default = json.dumps([fenced("def sq(x):\n    return x * x"), fenced("def sq(x):\n    return x")])
+
+    def sample(out, *extra):
+        return main(["sample", "--benchmark", "jsonl", "--problems", str(problems), "--task-ids", str(ids),
+                     "--limit", "2", "--n", "2", "--backend", "scripted", "--backend-option", f"default={default}",
+                     "--out", str(out), "--no-progress", *extra])
+
+    whole, shards, merged = tmp_path / "all.jsonl", [tmp_path / f"s{i}.jsonl" for i in range(2)], tmp_path / "m.jsonl"
+    assert sample(whole) == 0
+    assert [r["task_id"] for r in lines(whole)] == ["toy/sq", "toy/sq", "toy/abs", "toy/abs"]  # the file's order
+    for i, shard in enumerate(shards):
+        assert sample(shard, "--shard", f"{i}/2", "--parquet") == 0
+    # shard 1 owns neither problem: an empty samples file (merge needs it) and no parquet copy (Arrow
+    # cannot load one without rows)
+    assert [len(lines(s)) for s in shards] == [4, 0] and not (tmp_path / "s1.parquet").exists()
+    assert f"into {shards[0]} (and {tmp_path / 's0.parquet'})" in capsys.readouterr().out
+    assert main(["merge", *map(str, shards), "--out", str(merged)]) == 0
+    assert merged.read_bytes() == whole.read_bytes()  # not re-sorted by task id past --limit's first problems
+    assert parquet_rows(tmp_path / "m.parquet") == lines(merged)
+    assert f"into {merged} (and {tmp_path / 'm.parquet'})" in capsys.readouterr().out
+    assert json.loads(config_path(merged).read_text())["parquet"] is True
 
 
 # --------------------------------------------------------------------------------------------------

@@ -198,6 +198,53 @@ def test_bad_instructions_file(tmp_path):
         run_codeflow(config(tmp_path, instructions=str(path)), backend=teacher())
 
 
+def test_cli_task_ids_run_only_the_listed_instructions(tmp_path, capsys):
+    instructions = tmp_path / "tasks.jsonl"
+    instructions.write_text("".join(json.dumps({"task_id": i.task_id, "instruction": i.text}) + "\n" for i in ITEMS))
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# two of five\ncf/div\ncf/add\n")
+    conversations = {TEACHER_TEMPLATE.replace("{instruction}", i.text): DIALOGUES[i.task_id] for i in ITEMS}
+    argv = ["codeflow", "--instructions", str(instructions), "--task-ids", str(ids), "--backend", "scripted",
+            "--backend-option", f"conversations={json.dumps(conversations)}", "--workers", "2", "--no-progress",
+            "max_iterations=3"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 0
+    records = [json.loads(line) for line in open(tmp_path / "run" / "records.jsonl")]
+    assert [r["task_id"] for r in records] == ["cf/add", "cf/div"]  # the file's order, nothing else asked
+    assert [r["status"] for r in records] == ["fixed", "never_fixed"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["task_ids"] == str(ids)
+    ids.write_text("cf/add\ncf/nope\n")
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "bad")]) == 2
+    assert f"{ids}:2: task id 'cf/nope' is not a task_id of {instructions}" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    assert main([*argv, "--out", str(tmp_path / "bad"), "--since", "2024-08-01"]) == 2
+    assert "since/until select benchmark problems by their contest_date" in capsys.readouterr().err
+
+
+def test_benchmark_problems_by_task_ids_and_contest_dates(tmp_path):
+    from focalpo.pipelines.codeflow import load_instructions
+    from focalpo.problems.jsonl import dump_jsonl
+    from focalpo.problems.types import Problem
+
+    dates = {"lc/a": "2024-07-31", "lc/b": "2024-08-01T00:00:00", "lc/c": "2024-09-30", "lc/d": "2024-10-01"}
+    problems = tmp_path / "lcb.jsonl"
+    dump_jsonl([Problem(task_id=t, prompt=f"Solve {t}.", entry_point="f", canonical_solution="", tests={},
+                        meta={"contest_date": d}) for t, d in dates.items()], problems)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("lc/d\nlc/c\nlc/a\n")
+
+    def chosen(**kw) -> list[str]:
+        cfg = config(tmp_path, instructions=None, benchmark="jsonl", problems=str(problems), **kw)
+        return [i.task_id for i in load_instructions(cfg)]
+
+    assert chosen(since="2024-08-01", until="2024-09-30") == ["lc/b", "lc/c"]  # both ends inclusive
+    assert chosen(task_ids=str(ids)) == ["lc/a", "lc/c", "lc/d"]
+    assert chosen(task_ids=str(ids), since="2024-08-01") == ["lc/c", "lc/d"]
+    assert chosen(task_ids=str(ids), since="2024-08-01", limit=1) == ["lc/c"]  # the limit counts after them
+    assert [i.text for i in load_instructions(config(tmp_path, benchmark="jsonl", problems=str(problems),
+                                                     until="2024-07-31"))] == ["Solve lc/a."]
+
+
 def test_a_solution_named_like_a_harness_module_is_rejected(tmp_path):
     answer = teacher_answer("os", "def f():\n    return 1\n", "from os import f\nassert f() == 1\n")
     backend = get_backend("scripted", conversations={TEACHER_TEMPLATE.replace("{instruction}", "Write f."): [answer]})

@@ -2,7 +2,8 @@
 
     focalpo eval --benchmark humaneval+ --samples samples.jsonl --out results.json
 
-Samples are evalplus-format JSONL (`task_id` + `solution` or `completion`). Each sample runs in the
+Samples are evalplus-format JSONL (`task_id` + `solution` or `completion`; or the same columns in
+parquet or a `save_to_disk` directory, `focalpo.extract.read_samples`). Each sample runs in the
 sandbox against the problem's base tests and, separately, its plus tests (as evalplus does, so
 `base_status` and `plus_status` are independent); by default each stops at its first failing
 test (evalplus's fast check), `details=True` runs every test. Light base and plus lists share one
@@ -51,7 +52,7 @@ class EvalConfig:
     """Options of one evaluation run (`focalpo eval`: flags, `--config` YAML, key=value overrides)."""
 
     benchmark: str = ""  # a focalpo.problems benchmark name
-    samples: str = ""  # evalplus-format JSONL (task_id + solution|completion) or sample directory
+    samples: str = ""  # evalplus-format JSONL (task_id + solution|completion), parquet, save_to_disk or sample dir
     canonical: bool = False  # evaluate the benchmark's reference solutions instead of `samples`
     data: str | None = None  # benchmark file, parquet, save_to_disk directory or Hub id (default: bundled copy)
     split: str | None = None  # dataset split of `data` (Hub id, DatasetDict directory)
@@ -84,7 +85,7 @@ class EvalConfig:
 
 def default_out_path(samples: str) -> Path:
     p = Path(samples)
-    stem = p.name.removesuffix(".gz").removesuffix(".jsonl")
+    stem = p.name.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".parquet")
     return p.with_name(stem + ".eval_results.json")
 
 

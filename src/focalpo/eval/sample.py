@@ -20,7 +20,11 @@ Output `out` (JSONL, one line per sample, the problem's samples consecutive, in 
 problem's code prefix; eval numbers samples by their position within the task, not by `index`.
 Eval extracts the fenced code of `solution` again, so an answer whose code holds a fence itself
 (markdown in a string) is stored whole as its `solution`.
-The resolved config is written beside it as `<stem>.sample_config.json`.
+The resolved config is written beside it as `<stem>.sample_config.json`. With `parquet=True`
+(`--parquet`) a parquet copy of the finished file is written beside it as `<stem>.parquet` (same rows
+and columns; `datasets.load_dataset("parquet", ...)`, the Hub and `focalpo eval --samples` read it);
+the JSONL stays the file that is appended to and resumed, and any run or merge that changes it
+rewrites the copy (or removes it, when run without `--parquet`).
 
 Sharded: `shard="i/N"` (`--shard i/N`) samples only the problems whose task-id hash falls in shard i
 (`focalpo.runs.Shard`), each problem from its own seed as always, so the shards' files, joined by
@@ -51,7 +55,7 @@ from focalpo.prompts import COMPLETE_STOP, PROGRAM_TEMPLATE, program_prompt
 from focalpo.runs import Shard, check_unique_ids, config_diff, missing_shards, problem_seed
 
 # options that may change between a run and its --resume: they change no sample
-FREE_KEYS = ("progress", "batch_problems", "limit", "base_url", "out", "resume", "overwrite")
+FREE_KEYS = ("progress", "batch_problems", "limit", "base_url", "out", "resume", "overwrite", "parquet")
 
 
 @dataclass
@@ -59,6 +63,7 @@ class SampleConfig:
     """Options of one `focalpo sample` run (module doc; `focalpo sample --help`)."""
 
     out: str = ""  # samples JSONL
+    parquet: bool = False  # also write <stem>.parquet, a copy of `out`'s rows, when sampling completes
     benchmark: str = "jsonl"  # a focalpo.problems loader: humaneval+, mbpp+, jsonl, ...
     problems: str | None = None  # the loader's file (default: the benchmark's bundled copy)
     split: str | None = None  # dataset split of `problems` (Hub id, DatasetDict directory)
@@ -89,6 +94,8 @@ class SampleConfig:
         rules = [
             (bool(self.out), "out: give an output file"),
             (not self.out.endswith(".gz"), f"out {self.out!r}: samples are appended, give a plain .jsonl"),
+            (not self.out.endswith(".parquet"), f"out {self.out!r}: samples are appended to a JSONL file; give "
+             "s.jsonl and --parquet for a parquet copy beside it"),
             (self.n >= 1, f"n must be >= 1, got {self.n}"),
             (self.temperature >= 0, f"temperature must be >= 0, got {self.temperature}"),
             (self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}"),
@@ -107,6 +114,38 @@ def config_path(out: str | Path) -> Path:
     """Where the resolved config of the samples file `out` is written: `<stem>.sample_config.json`."""
     p = Path(out)
     return p.with_name(p.name.removesuffix(".jsonl") + ".sample_config.json")
+
+
+def parquet_path(out: str | Path) -> Path:
+    """Where the parquet copy of the samples file `out` is written (`parquet`): `<stem>.parquet`."""
+    p = Path(out)
+    return p.with_name(p.name.removesuffix(".jsonl") + ".parquet")
+
+
+def write_parquet_copy(out: str | Path) -> Path | None:
+    """The rows of the samples file `out` as parquet at `parquet_path(out)` (atomic): the columns of its
+    lines, loadable by `datasets.load_dataset("parquet", ...)` and `focalpo eval --samples`. None for a
+    file without samples (a shard owning no problem): Arrow cannot load a parquet file without rows."""
+    from focalpo.datasets_io import write_parquet
+
+    rows = [row for _, row in iter_json_lines(out)] if Path(out).exists() else []
+    if not rows:
+        return None
+    target = parquet_path(out)
+    write_parquet(target, rows)
+    return target
+
+
+def _claim_parquet(out: str | Path, want: bool, overwrite: bool) -> None:
+    """Before `out` changes: remove the parquet copy an earlier run of `out` wrote (it would disagree
+    with the new samples); refuse to replace a parquet file there that no run wrote, unless `overwrite`."""
+    target, stored = parquet_path(out), config_path(out)
+    if not target.exists():
+        return
+    if stored.is_file() and json.loads(stored.read_text(encoding="utf-8")).get("parquet"):
+        target.unlink()
+    elif want and not overwrite:
+        raise FileExistsError(f"{target} exists and is no parquet copy of {out}; move it, or pass --overwrite")
 
 
 def sample_records(problem: Problem, answers: Sequence[str], prompt_style: str) -> list[dict]:
@@ -154,20 +193,22 @@ def complete_tasks(path: Path, n: int) -> set[str]:
 
 
 def _prepare_out(cfg: SampleConfig, config: dict) -> set[str]:
-    """Apply overwrite/resume to `cfg.out`; returns the task ids already complete."""
+    """Apply overwrite/resume to `cfg.out` (and to its parquet copy); returns the task ids already complete.
+    Everything that can refuse is checked before anything is changed."""
     out, stored = Path(cfg.out), config_path(cfg.out)
+    if out.exists() and not (cfg.resume or cfg.overwrite):
+        raise FileExistsError(f"{out} exists; pass --resume to continue it or --overwrite to start afresh")
+    if out.exists() and cfg.resume and stored.exists():
+        old = json.loads(stored.read_text(encoding="utf-8"))
+        diff = config_diff(old, config, FREE_KEYS)
+        if diff:
+            raise ValueError(f"{stored}: --resume with a different config ({'; '.join(diff)}); "
+                             "use the same options, or a new --out")
+    _claim_parquet(out, cfg.parquet, cfg.overwrite)
     done: set[str] = set()
     if out.exists() and cfg.overwrite:
         out.unlink()
-    elif out.exists() and not cfg.resume:
-        raise FileExistsError(f"{out} exists; pass --resume to continue it or --overwrite to start afresh")
     elif out.exists():
-        if stored.exists():
-            old = json.loads(stored.read_text(encoding="utf-8"))
-            diff = config_diff(old, config, FREE_KEYS)
-            if diff:
-                raise ValueError(f"{stored}: --resume with a different config ({'; '.join(diff)}); "
-                                 "use the same options, or a new --out")
         cut_torn_tail(out)
         done = complete_tasks(out, cfg.n)
     write_json(stored, config)
@@ -188,6 +229,7 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
     problems = [p for p in problems if shard.owns(p.task_id)]
     config = json.loads(json.dumps(dataclasses.asdict(cfg)))
     done = _prepare_out(cfg, config)
+    Path(cfg.out).touch()  # a shard that owns no problem still leaves its (empty) file for `focalpo merge`
     todo = [p for p in problems if p.task_id not in done]
     stop = COMPLETE_STOP if cfg.prompt_style == "complete" else None
     if todo:
@@ -207,6 +249,8 @@ def run_sample(cfg: SampleConfig, *, backend: Any = None, problems: Sequence[Pro
                         bar.update(1)
         if bar is not None:
             bar.close()
+    if cfg.parquet:
+        write_parquet_copy(cfg.out)
     return {"out": cfg.out, "problems": len(problems), "sampled": len(todo), "skipped": len(problems) - len(todo),
             "samples_per_problem": cfg.n, "shard": cfg.shard}
 
@@ -217,8 +261,9 @@ def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bo
 
     The shards' configs (`<stem>.sample_config.json`) must agree but for the shard and the keys free
     on resume; a problem sampled by two shards, or with fewer than n samples, is an error naming the
-    file; missing shards are reported (a partial merge is useful while shards still run). Returns
-    {"samples", "problems", "missing_shards"}.
+    file; missing shards are reported (a partial merge is useful while shards still run). When a shard
+    was sampled with `parquet`, the merged file gets its parquet copy too (`write_parquet_copy`). Returns
+    {"samples", "problems", "missing_shards", "parquet" (the copy's path, or None)}.
     """
     paths = [Path(p) for p in paths]
     if not paths:
@@ -237,12 +282,14 @@ def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bo
     rows: dict[str, list[tuple[int, str]]] = {}
     owner: dict[str, Path] = {}
     shards: list[str] = []
+    parquet = False  # a parquet copy of the merged file, when any shard wrote one of its own
     for path in paths:
         stored = config_path(path)
         if not stored.is_file():
             raise FileNotFoundError(f"{path}: not a `focalpo sample` output (no {stored.name} beside it)")
         this = json.loads(stored.read_text(encoding="utf-8"))
         shards.append(this.get("shard") or "0/1")
+        parquet = parquet or bool(this.get("parquet"))
         if config is None:
             config = this
         else:
@@ -261,14 +308,18 @@ def merge_samples(paths: Sequence[str | Path], out: str | Path, *, overwrite: bo
         if sorted(i for i, _ in got) != list(range(config["n"])):
             raise ValueError(f"{owner[task_id]}: task {task_id!r} has {len(got)} of {config['n']} samples; "
                              "finish that shard (--resume) before merging")
-    try:  # the unsharded run's order: the problem file's
+    try:  # the unsharded run's order: the problem file's (whole: `limit` counts after --task-ids/--since/--until)
         problems = load_benchmark(config["benchmark"], data_source(config["problems"], config.get("split"),
-                                                                   config.get("columns")), limit=config["limit"])
+                                                                   config.get("columns")))
     except (FileNotFoundError, ValueError):  # problems given in Python, not by file: task-id order
         problems = []
     order = {p.task_id: i for i, p in enumerate(problems)}
     tasks = sorted(rows, key=lambda t: (order.get(t, len(order)), t))
+    _claim_parquet(out, parquet, overwrite)
     with atomic_path(out) as tmp:
         tmp.write_text("".join(line for t in tasks for _, line in sorted(rows[t])), encoding="utf-8")
-    write_json(config_path(out), {**config, "out": str(out), "shard": "", "merged_from": [str(p) for p in paths]})
-    return {"samples": sum(len(r) for r in rows.values()), "problems": len(rows), "missing_shards": missing_shards(shards)}
+    write_json(config_path(out), {**config, "out": str(out), "shard": "", "parquet": parquet,
+                                  "merged_from": [str(p) for p in paths]})
+    copy = write_parquet_copy(out) if parquet else None
+    return {"samples": sum(len(r) for r in rows.values()), "problems": len(rows), "missing_shards": missing_shards(shards),
+            "parquet": None if copy is None else str(copy)}

@@ -9,6 +9,10 @@
     from focalpo.pipelines.codeflow import CodeflowConfig, run_codeflow
     summary = run_codeflow(CodeflowConfig(instructions="tasks.jsonl", model="...", out="runs/cf"))
 
+Subsets as on `eval`, `sample`, `focused` (`focalpo.problems.select`): `--task-ids FILE` keeps those
+instructions or problems (an id the source lacks is an error naming the line); `--since`/`--until`
+keep the benchmark problems whose contest_date lies in the window (`--benchmark` only).
+
 Per problem (Target-DPO, arXiv 2503.02783, §3.1-3.2):
 1. the teacher answers the instruction with a solution file and a test file in the paper's format
    (`<file>name.py</file>` + fenced python each, a `<json>` block; `codeflow_format`); answers
@@ -47,6 +51,7 @@ from focalpo.pipelines.codeflow_report import DERIVED, write_outputs
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.pipelines.filters import MAX_REJECTED_LINES, MAX_TOKENS, judge_filter, rule_filters
 from focalpo.pipelines.runner import FREE_KEYS, chat_pairs
+from focalpo.problems.select import wanted_task_ids
 from focalpo.prompts import FIX_TEMPLATE, JUDGE_TEMPLATE, TEACHER_TEMPLATE, render
 from focalpo.runs import RunDir, Shard, check_unique_ids, problem_seed
 from focalpo.sandbox.jobfiles import check_job_layout
@@ -64,7 +69,10 @@ class CodeflowConfig:
     problems: str | None = None
     split: str | None = None  # dataset split of `instructions` / `problems` (Hub id, DatasetDict directory)
     columns: dict = field(default_factory=dict)  # field -> column of `instructions` / `problems` (instruction: query)
-    limit: int | None = None
+    task_ids: str | None = None  # file of task ids (one per line): only these instructions / problems
+    since: str | None = None  # YYYY-MM-DD: only benchmark problems whose contest_date is on or after (LiveCodeBench)
+    until: str | None = None  # YYYY-MM-DD: ... on or before
+    limit: int | None = None  # only the first N (after task_ids / since / until)
     backend: str = "openai"  # the teacher: openai (hosted or vLLM), hf, scripted
     model: str = ""
     base_url: str | None = None
@@ -103,6 +111,8 @@ class CodeflowConfig:
             ("{instruction}" in self.teacher_template, "teacher_template must contain {instruction}"),
             ("{feedback}" in self.fix_template, "fix_template must contain {feedback}"),
             (self.timeout > 0 and self.batch_problems >= 1, "timeout must be > 0 and batch_problems >= 1"),
+            (not (self.instructions and (self.since or self.until)), "since/until select benchmark problems by "
+             "their contest_date (--benchmark); instruction rows have none"),
         ]
         for ok, message in rules:
             if not ok:
@@ -117,7 +127,9 @@ class Instruction:
 
 
 def load_instructions(cfg: CodeflowConfig) -> list[Instruction]:
-    """`instructions` JSONL rows, or the problems of `benchmark` (instruct prompt, else prompt)."""
+    """`instructions` rows, or the problems of `benchmark` (instruct prompt, else prompt); those of the
+    `task_ids` file (and, for a benchmark, in the `since`/`until` window: `focalpo.problems.select`), in
+    their file's order; then the first `limit`."""
     if cfg.instructions:
         out = []
         source = data_source(cfg.instructions, cfg.split, cfg.columns)
@@ -131,11 +143,15 @@ def load_instructions(cfg: CodeflowConfig) -> list[Instruction]:
             if not isinstance(task_id, str):
                 raise ValueError(f"{where}: field 'task_id': must be a string")
             out.append(Instruction(task_id, text))
+        if cfg.task_ids:
+            keep = wanted_task_ids(cfg.task_ids, (i.task_id for i in out), f"a task_id of {cfg.instructions}")
+            out = [i for i in out if i.task_id in keep]
     else:
         from focalpo.problems import load_benchmark
 
         out = [Instruction(p.task_id, p.instruct_prompt or p.prompt) for p in load_benchmark(
-            cfg.benchmark, data_source(cfg.problems, cfg.split, cfg.columns))]
+            cfg.benchmark, data_source(cfg.problems, cfg.split, cfg.columns), task_ids=cfg.task_ids,
+            since=cfg.since, until=cfg.until)]
     return out[: cfg.limit] if cfg.limit is not None else out
 
 

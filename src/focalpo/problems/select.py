@@ -1,6 +1,7 @@
 """Subsets of a benchmark as the papers report them: a list of task ids, a contest-date window.
 
     ids = read_task_ids("bcb_hard.txt")                      # one task id per line, '#' comments
+    keep = wanted_task_ids("ids.txt", known_ids)              # the same, checked against other items' ids
     problems = select_problems(problems, task_ids=ids, since="2024-08-01", until="2025-02-01")
 
 - `task_ids`: keep these problems, in the benchmark's order (BigCodeBench-Hard is a list of 148
@@ -17,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from focalpo.problems.types import Problem
 
@@ -36,6 +37,17 @@ def read_task_ids(path: str | os.PathLike) -> list[tuple[str, int]]:
     if not out:
         raise ValueError(f"--task-ids {path}: no task ids (one per line)")
     return out
+
+
+def wanted_task_ids(path: str | os.PathLike, known: Iterable[str], what: str = "a problem of this benchmark") -> set[str]:
+    """The task ids of the file `path` (`read_task_ids`); one that is not in `known` is an error naming the
+    file and line ("... is not {what}")."""
+    known = set(known)
+    wanted = read_task_ids(path)
+    for task_id, line in wanted:
+        if task_id not in known:
+            raise ValueError(f"{path}:{line}: task id {task_id!r} is not {what}")
+    return {t for t, _ in wanted}
 
 
 def parse_day(text: str, flag: str) -> dt.date:
@@ -62,12 +74,7 @@ def select_problems(problems: Sequence[Problem], *, task_ids: str | os.PathLike 
     """The problems in the `task_ids` file (if given) whose contest date lies in [since, until] (module doc)."""
     out = list(problems)
     if task_ids:
-        wanted = read_task_ids(task_ids)
-        known = {p.task_id for p in out}
-        for task_id, line in wanted:
-            if task_id not in known:
-                raise ValueError(f"{task_ids}:{line}: task id {task_id!r} is not a problem of this benchmark")
-        keep = {t for t, _ in wanted}
+        keep = wanted_task_ids(task_ids, (p.task_id for p in out))
         out = [p for p in out if p.task_id in keep]
     if since or until:
         lo = parse_day(since, "--since") if since else dt.date.min
