@@ -87,7 +87,7 @@ def test_the_packed_layout(tokenizer):
     assert b["chosen_weights"].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
     assert b["rejected_weights"].tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
     assert b["chosen_mask"].tolist() == [1, 1, 1, 0, 0] and b["rejected_mask"].tolist() == [1, 1, 0, 1, 1]
-    assert shared_token_fraction([ex]) == pytest.approx(4 / 11)  # prompt + prefix of the 5 + 6 padded tokens
+    assert shared_token_fraction([ex]) == pytest.approx(8 / 11)  # prompt + prefix, twice, of 5 + 6 padded tokens
 
 
 def test_padding_free_rows_hold_several_pairs_and_no_padding(tokenizer):

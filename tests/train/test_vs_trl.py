@@ -60,10 +60,12 @@ def unit_weight_examples(rows):
     ]
 
 
-def our_loss_and_grads(policy, ref, tokenizer, tmp_path, examples, loss_type, nll):
+def our_loss_and_grads(policy, ref, tokenizer, tmp_path, examples, loss_type, nll, packed=False):
     from transformers import TrainingArguments
 
-    collate = PreferenceCollator(pad_token_id=tokenizer.pad_token_id)
+    from focalpo.train.packing import PackedPairCollator
+
+    collate = (PackedPairCollator if packed else PreferenceCollator)(pad_token_id=tokenizer.pad_token_id)
     args = TrainingArguments(output_dir=str(tmp_path / "ours"), report_to="none", use_cpu=True,
                              remove_unused_columns=False)
     trainer = WeightedPreferenceTrainer(
@@ -85,15 +87,21 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "prefix-shared"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_loss_and_gradients_equal_trl(case, models, tokenizer, tmp_path):
+def test_loss_and_gradients_equal_trl(case, packed, models, tokenizer, tmp_path):
+    """Our padded batch is TRL's; the prefix-shared, padding-free one (the default of `focalpo train`) gives
+    the same loss and gradients."""
     trl_types, trl_weights, our_type, nll = CASES[case]
     policy, ref = models
     trl_loss, trl_grads, trl_batch, rows = trl_loss_and_grads(policy, ref, tokenizer, tmp_path, trl_types, trl_weights)
-    loss, grads, batch = our_loss_and_grads(policy, ref, tokenizer, tmp_path, unit_weight_examples(rows), our_type, nll)
-
-    assert torch.equal(batch["input_ids"], trl_batch["input_ids"])  # same layout as TRL's collator
-    assert torch.equal(batch["completion_mask"], trl_batch["completion_mask"])
+    loss, grads, batch = our_loss_and_grads(policy, ref, tokenizer, tmp_path, unit_weight_examples(rows), our_type, nll,
+                                            packed)
+    if not packed:
+        assert torch.equal(batch["input_ids"], trl_batch["input_ids"])  # same layout as TRL's collator
+        assert torch.equal(batch["completion_mask"], trl_batch["completion_mask"])
+    else:
+        assert batch["input_ids"].numel() < trl_batch["input_ids"].numel()  # fewer tokens computed
     assert abs(loss.item() - trl_loss.item()) < 1e-5, (loss.item(), trl_loss.item())
     assert loss.item() != pytest.approx(0.6931, abs=1e-3) or case != "dpo"  # policy ≠ reference
     assert grads.keys() == trl_grads.keys()

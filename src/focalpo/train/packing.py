@@ -191,12 +191,13 @@ class PackedPairCollator:
 
 
 def shared_token_fraction(examples: list[dict], max_length: int | None = None) -> float:
-    """Share of the padded layout's tokens (prompt + chosen, prompt + rejected) that prefix sharing saves:
-    the prompt and the common token prefix, counted once instead of twice."""
-    full = saved = 0
+    """Share of the padded layout's tokens (prompt + chosen, prompt + rejected) in the part the two sequences
+    have in common (the prompt and the common token prefix). Prefix sharing computes that part once:
+    it saves half of this share of the tokens (padding aside)."""
+    full = shared = 0
     for ex in examples:
         (unit,) = _units(ex, 0, True, max_length, False)
-        shared = unit.branch.count(0)
-        full += len(unit.ids) + shared
-        saved += shared
-    return saved / full if full else 0.0
+        n = unit.branch.count(0)
+        full += len(unit.ids) + n
+        shared += 2 * n
+    return shared / full if full else 0.0
