@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 import torch
-from train_helpers import make_model, perturb, simple_examples
+from train_helpers import make_model, simple_examples, training_model
 
 from focalpo.train.collate import PreferenceCollator
 from focalpo.train.logps import batch_token_logps, linear_token_logps, weighted_pair_logps
@@ -78,27 +78,6 @@ def test_bfloat16_autocast_matches_the_autocast_linear():
 # Whole models: Llama and Qwen2, LoRA, gradient checkpointing
 
 
-def qwen2(tokenizer, seed=0):
-    from transformers import AutoModelForCausalLM, Qwen2Config
-
-    torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
-    return AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
-
-
-def lora(model):
-    from peft import LoraConfig, get_peft_model
-
-    wrapped = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    with torch.no_grad():  # non-zero B so that the adapter changes the outputs
-        for name, p in wrapped.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.05)
-    return wrapped
-
-
 def batch_of(tokenizer):
     examples = simple_examples(tokenizer)
     for ex in examples[::2]:  # Target-style weights on half of them
@@ -120,14 +99,7 @@ def scored(model, batch, chunked):
 @pytest.mark.parametrize("adapter", [False, True], ids=["full", "lora"])
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "grad-ckpt"])
 def test_chunked_model_logps_and_gradients_equal_the_full_logits(tokenizer, arch, adapter, checkpointing):
-    model = perturb(make_model(tokenizer) if arch == "llama" else qwen2(tokenizer), seed=2)
-    if adapter:
-        model = lora(model)
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if adapter:
-            model.enable_input_require_grads()
-    model.train()
+    model = training_model(tokenizer, arch, adapter, checkpointing)
     batch = batch_of(tokenizer)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fallback: the chunked path really ran

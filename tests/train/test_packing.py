@@ -12,12 +12,11 @@ import warnings
 
 import pytest
 import torch
-from test_logps import lora, qwen2
-from train_helpers import PAIRS, make_model, perturb, simple_examples
+from train_helpers import PAIRS, make_model, perturb, simple_examples, training_model
 
 from focalpo.train.collate import PreferenceCollator
 from focalpo.train.logps import batch_token_logps, packed_token_logps, pair_logps
-from focalpo.train.packing import PackedPairCollator, common_prefix, shared_token_fraction
+from focalpo.train.packing import PackedPairCollator, shared_token_fraction
 from focalpo.train.trainer import LossSettings, WeightedPreferenceTrainer
 
 # pairs chosen for their boundaries: no common prefix, all in common but the end, one completion a
@@ -63,12 +62,6 @@ def packed_per_token(model, batch):
             if batch[f"{side}_mask"][n]:
                 out[(b, side, j)] = logps[n]
     return out
-
-
-def test_common_prefix_is_of_token_ids():
-    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
-    assert common_prefix([1, 2], [1, 2, 3]) == 2
-    assert common_prefix([5], [6]) == 0
 
 
 def test_the_packed_layout(tokenizer):
@@ -143,14 +136,7 @@ def sums_and_grads(model, batch, logps_options=None):
 @pytest.mark.parametrize("adapter", [False, True], ids=["full", "lora"])
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "grad-ckpt"])
 def test_sums_and_gradients_equal_the_padded_batch(tokenizer, arch, adapter, checkpointing):
-    model = perturb(make_model(tokenizer) if arch == "llama" else qwen2(tokenizer), seed=2)
-    if adapter:
-        model = lora(model)
-    if checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if adapter:
-            model.enable_input_require_grads()
-    model.train()
+    model = training_model(tokenizer, arch, adapter, checkpointing)
     exs = examples_of(tokenizer, PAIRS + EDGE_PAIRS)
     a, ga = sums_and_grads(model, PreferenceCollator(pad_token_id=tokenizer.pad_token_id)(exs))
     with warnings.catch_warnings():
@@ -205,3 +191,20 @@ def test_trainer_loss_and_gradients_are_unchanged(tokenizer, tmp_path, loss_type
     assert mb.keys() == ma.keys() and "localized/margins" in ma
     for k in ma:
         assert mb[k] == pytest.approx(ma[k], abs=1e-5), k
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype, atol", [(torch.float32, 1e-4), (torch.bfloat16, 0.1)])
+def test_on_gpu_the_sdpa_kernel_with_the_mask_gives_the_padded_logps(tokenizer, dtype, atol):
+    """On CUDA the packed batch runs through SDPA's masked kernel: the padded batch's log-probs (TF32 and
+    bf16 matmuls: looser tolerances than on CPU)."""
+    model = perturb(make_model(tokenizer), seed=2).to("cuda", dtype).eval()
+    exs = examples_of(tokenizer, PAIRS + EDGE_PAIRS)
+    padded = PreferenceCollator(pad_token_id=tokenizer.pad_token_id)(exs)
+    packed = PackedPairCollator(pad_token_id=tokenizer.pad_token_id)(exs)
+    with torch.no_grad():
+        a = pair_logps(model, {k: v.cuda() for k, v in padded.items()})
+        b = pair_logps(model, {k: v.cuda() for k, v in packed.items()})
+    torch.testing.assert_close(b.chosen, a.chosen, atol=atol * 10, rtol=1e-3)
+    torch.testing.assert_close(b.rejected, a.rejected, atol=atol * 10, rtol=1e-3)

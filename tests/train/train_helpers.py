@@ -93,3 +93,36 @@ def simple_examples(tokenizer, pairs=PAIRS, weigh=None) -> list[dict]:
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def qwen2(tokenizer, seed=0):
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    torch.manual_seed(seed)
+    cfg = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    return AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
+
+
+def lora(model):
+    from peft import LoraConfig, get_peft_model
+
+    wrapped = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    with torch.no_grad():  # non-zero B so that the adapter changes the outputs
+        for name, p in wrapped.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    return wrapped
+
+
+def training_model(tokenizer, arch: str = "llama", adapter: bool = False, checkpointing: bool = False):
+    """A perturbed tiny Llama or Qwen2 in train mode, optionally with a LoRA adapter and gradient checkpointing."""
+    model = perturb(make_model(tokenizer) if arch == "llama" else qwen2(tokenizer), seed=2)
+    if adapter:
+        model = lora(model)
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if adapter:
+            model.enable_input_require_grads()
+    return model.train()

@@ -42,19 +42,10 @@ from typing import Any
 
 import torch
 
+from focalpo.localize import common_prefix_length
 from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS, REF_KEYS, check_example
 
 PACKED_KEY = "score_src"  # present in a packed batch only
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @dataclass
@@ -97,7 +88,7 @@ def _units(ex: dict, pair: int, share: bool, max_length: int | None, focus: bool
             units.append(_Unit(prompt + ids, [0] * (P + len(ids)), list(range(P + len(ids))), scored))
         return units
     (c, _, _), (r, _, _) = sides["chosen"], sides["rejected"]
-    K = common_prefix(c, r)
+    K = common_prefix_length(c, r)  # of token ids: only identical tokens are shared
     shared, rc, rr = prompt + c[:K], c[K:], r[K:]
     S = len(shared)
     scored = [(P + j - 1, P + j, pair, j, values("chosen", j, True)) for j in range(K) if P + j >= 1]
