@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/pair_packing.py                        # HumanEval+ pairs, width 256, 4 layers
     .venv/bin/python bench/pair_packing.py --hidden 512 --layers 4 --pairs 8 --repeats 10
-    .venv/bin/python bench/pair_packing.py --pair-files runs/fd/pairs.jsonl ...   # + token share of real files
+    .venv/bin/python bench/pair_packing.py --sets "" --pair-files runs/fd/pairs.jsonl --pair-tokenizer MODEL
+                                                                  # only the token share of real pair files
 
 Two pair sets from HumanEval+ (../shared/data), tokenised by a BPE tokenizer trained here on the
 benchmark's code (4,096 tokens):
@@ -163,6 +164,7 @@ def measure(args, tok, name: str, rows: list[dict], tmp: Path) -> dict:
 
 
 def file_shares(paths: list[str], tok) -> dict[str, float]:
+    """Shared-token share of pair files, tokenised with `tok` (conversational pairs need its chat template)."""
     from focalpo.pairs import read_pairs
     from focalpo.train.packing import shared_token_fraction
     from focalpo.weights import build_weighted_examples
@@ -186,6 +188,8 @@ def main() -> int:
     ap.add_argument("--sets", default="high,low")
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     ap.add_argument("--pair-files", nargs="*", default=[])
+    ap.add_argument("--pair-tokenizer", help="tokenizer for --pair-files (default: the one trained here); "
+                    "conversational pairs need one with a chat template, e.g. the model that will be trained")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
     import tempfile
@@ -196,9 +200,13 @@ def main() -> int:
           f"{torch.get_num_threads()}; {args.repeats} repeats")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.sets.split(","):
+        for name in filter(None, args.sets.split(",")):
             results[name] = measure(args, tok, name, sets[name], Path(tmp))
-    results["file_shares"] = file_shares(args.pair_files, tok)
+    if args.pair_files:
+        from transformers import AutoTokenizer
+
+        pair_tok = AutoTokenizer.from_pretrained(args.pair_tokenizer) if args.pair_tokenizer else tok
+        results["file_shares"] = file_shares(args.pair_files, pair_tok)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, **results}, indent=1))
     return 0
