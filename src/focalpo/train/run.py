@@ -198,9 +198,9 @@ def training_arguments(cfg: TrainConfig):
 
 
 def _check_sharding(trainer) -> None:
-    """The launch asked for FSDP or DeepSpeed and accelerate set it up: without GPUs accelerate 1.16 makes an
-    FSDP config a plain DDP run (and ignores DeepSpeed unless told the backend), which would train on
-    with a full copy of everything per process while the user believes it sharded."""
+    """Refuse a launch that asked for FSDP or DeepSpeed which accelerate did not set up: without GPUs
+    accelerate 1.16 makes an FSDP config a plain DDP run (and ignores DeepSpeed unless told the backend),
+    which would train with a full copy of everything per process while the user believes it sharded."""
     from accelerate.utils import parse_flag_from_env
 
     for flag, name, enabled in (("ACCELERATE_USE_FSDP", "FSDP", trainer.is_fsdp_enabled),
@@ -297,9 +297,9 @@ def train(cfg: TrainConfig, callbacks: Sequence = ()) -> TrainResult:
     policy = load_model(cfg.model, cfg.dtype)
     policy.config.pad_token_id = tokenizer.pad_token_id
     if cfg.prefix_sharing or cfg.padding_free:
-        from focalpo.train.logps import attention_mask_for
-
         import torch
+
+        from focalpo.train.logps import attention_mask_for
 
         try:  # a packed batch needs an attention that takes a custom 4D mask
             attention_mask_for(policy, torch.ones(1, 1, 1, 1, dtype=torch.bool))

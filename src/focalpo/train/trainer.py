@@ -5,14 +5,16 @@
                                         callbacks=[MetricsCallback("run/metrics.jsonl")])
     trainer.train()
 
-Only `compute_loss` (and `log`, to add the pair metrics to every logged step) is overridden, so
+Only `compute_loss` and `prediction_step` (the loss), `log` and `evaluate` (the pair metrics) and
+`_prepare_for_training` (the reference sums, once the model is wrapped) are overridden, so
 DeepSpeed/FSDP, gradient checkpointing, mixed precision, checkpoints, resumption and `report_to`
 are the ecosystem's. The reference log-probs come from, in this order: the batch
 (`ref_chosen_logps`, precomputed — `reference_sums` are computed with the wrapped policy once the
 trainer has wrapped it, before the first batch), a frozen `ref_model`, or the policy with its LoRA
 adapter disabled. Token log-probs come from the chunked LM head of `focalpo.train.logps` (no
-(2B, T, V) logits) unless `LossSettings.chunked_logps` is off. Loss = mean_b L_b (+ α · chosen NLL token mean when `nll`), as TRL 1.16's DPOTrainer with
-`loss_type=["sigmoid", "sft"]`, `loss_weights=[1, α]`.
+(2B, T, V) logits) unless `LossSettings.chunked_logps` is off; a batch may be padded (`PreferenceCollator`)
+or prefix-shared and packed (`focalpo.train.packing`). Loss = mean_b L_b (+ α · chosen NLL token mean when
+`nll`), as TRL 1.16's DPOTrainer with `loss_type=["sigmoid", "sft"]`, `loss_weights=[1, α]`.
 
 Validation (`eval_dataset`): `prediction_step` computes the same loss without gradients; the
 evaluation's log row has `eval_loss` and the same pair metrics prefixed `eval_`, and for localised
@@ -38,8 +40,8 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from focalpo.io import AppendLog, atomic_path, cut_torn_tail, iter_json_lines
-from focalpo.train.losses import preference_loss
 from focalpo.train.logps import PairLogps, pair_logps
+from focalpo.train.losses import preference_loss
 from focalpo.train.reference import ReferenceSums, fill_reference, is_peft_model, reference_pair_logps
 
 
