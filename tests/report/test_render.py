@@ -50,3 +50,18 @@ def test_json_in_script_cannot_close_the_element():
     text = json_in_script(value)
     assert "</" not in text and "<!--" not in text and json.loads(text) == value
     assert not re.search(r"</script", text, re.I)
+
+
+def test_paired_differences_table_in_points():
+    from focalpo.report.stats import paired_table
+
+    seeds = [{"seed": 0, "results": {"sft": {"pass@1": 0.25}, "dpo": {"pass@1": 0.75}}, "pairs": {"total": 1},
+              "per_task": {"sft": {"a": 0, "b": 1, "c": 0, "d": 0}, "dpo": {"a": 1, "b": 1, "c": 1, "d": 0}},
+              "stage_seconds": {}}]
+    demo = {"seeds": seeds, "paired": paired_table(seeds, resamples=200)}
+    md = markdown(report_blocks(demo, viewer=None))
+    assert "## Paired differences" in md
+    row = next(line for line in md.splitlines() if line.startswith("| dpo | sft |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "+50.0" and cells[4] == "0.5" and cells[5] == "2 / 0" and cells[6] == "4"  # p = 2 * (1/2)^2
+    assert "## Paired differences" not in markdown(report_blocks({**demo, "paired": {}}, viewer=None))

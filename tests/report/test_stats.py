@@ -5,6 +5,9 @@ Run: .venv/bin/python -m pytest -q tests/report/test_stats.py
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import pytest
 
 from focalpo.report.stats import aggregate, mean_ci, t_critical
@@ -34,3 +37,42 @@ def test_aggregate_over_seeds_that_have_the_method():
     assert table["sft"]["pass@1"]["std"] == pytest.approx(0.1414213, abs=1e-6)
     assert table["sft"]["pass@1"]["ci95"] == pytest.approx(1.27062, abs=1e-4)
     assert table["rpo"]["pass@1"]["values"] == [0.5] and table["rpo"]["pass@1"]["ci95"] is None
+
+
+def test_sign_test_p_is_the_exact_binomial_tail():
+    from focalpo.report.stats import sign_test_p
+
+    assert sign_test_p(0, 0) == 1.0
+    assert sign_test_p(5, 0) == pytest.approx(2 / 32)  # 2 * P(X <= 0), X ~ Bin(5, 1/2)
+    assert sign_test_p(1, 4) == pytest.approx(2 * 6 / 32)  # P(X <= 1) = (1 + 5) / 32
+    assert sign_test_p(3, 3) == 1.0
+
+
+def test_paired_difference_by_hand():
+    from focalpo.report.stats import paired_difference
+
+    a = [1, 1, 1, 0, 1, 0, 1, 1]  # pass/fail per (seed, task)
+    b = [0, 1, 0, 0, 1, 0, 0, 1]
+    out = paired_difference(a, b, resamples=2000, seed=1)
+    assert out["mean_diff"] == pytest.approx(3 / 8)
+    assert (out["better"], out["worse"], out["units"]) == (3, 0, 8)
+    assert out["p_value"] == pytest.approx(2 / 8)  # 3 discordant, all one way: 2 * (1/2)^3
+    lo, hi = out["ci95"]
+    assert 0.0 <= lo <= 3 / 8 <= hi <= 0.875  # differences are 0 or 1: the mean of a resample lies in [0, 1]
+    d_sd = statistics.stdev([1, 0, 1, 0, 0, 0, 1, 0])
+    assert out["mdd80"] == pytest.approx(2.8 * d_sd / math.sqrt(8))
+    assert paired_difference(a, b, resamples=2000, seed=1) == out  # seeded
+    with pytest.raises(ValueError):
+        paired_difference([1], [1, 0])
+
+
+def test_paired_table_pairs_units_by_seed_and_task():
+    from focalpo.report.stats import paired_table
+
+    seeds = [{"seed": 0, "per_task": {"sft": {"t1": 0, "t2": 1}, "dpo": {"t1": 1, "t2": 1}, "focused": {"t1": 1, "t2": 0}}},
+             {"seed": 1, "per_task": {"sft": {"t1": 0, "t3": 0}, "dpo": {"t1": 0, "t3": 1}, "focused": {"t1": 1}}}]
+    table = paired_table(seeds, resamples=500)
+    assert set(table) == {"dpo", "focused", "sft"} and set(table["sft"]) == {"dpo"} and set(table["dpo"]) == {"sft"}
+    assert table["focused"]["sft"]["units"] == 3  # (0,t1), (0,t2), (1,t1): (1,t3) has no focused outcome
+    assert table["focused"]["sft"]["mean_diff"] == pytest.approx((1 + -1 + 1) / 3)
+    assert table["dpo"]["sft"]["mean_diff"] == pytest.approx((1 + 0 + 0 + 1) / 4)

@@ -55,6 +55,23 @@ def test_mini_demo_end_to_end(demo_dir):
     for scheme in SCHEMES:  # every scheme trained from the SFT checkpoint on the localized pairs
         metrics = demo_dir / "models" / scheme / "metrics.jsonl"
         assert len(metrics.read_text().splitlines()) == demo["config"]["train_steps"]
+    # no scheme silently collapsed to DPO: Target-DPO scores the rejected only at its error lines (fewer tokens
+    # weighted), Focused-DPO up-weights the error-prone middle (mean weight above DPO's 1)
+    training = seed["training"]
+    assert training["dpo"]["tokens/weighted_fraction"] == training["dpo"]["tokens/mean_weight"] == 1.0
+    for scheme in ("target", "target-rpo"):
+        assert training[scheme]["tokens/weighted_fraction"] < 1.0, scheme
+    assert training["focused"]["tokens/mean_weight"] > 1.0
+    # paired comparisons over the same held-out tasks: every scheme against sft and dpo
+    paired = demo["paired"]
+    assert set(paired) == {"sft", *SCHEMES}
+    for method in SCHEMES:
+        assert set(paired[method]) == ({"sft"} if method == "dpo" else {"sft", "dpo"}), method
+        for base, c in paired[method].items():
+            assert c["units"] == demo["config"]["heldout_tasks"]
+            assert c["mean_diff"] == pytest.approx(results[method]["pass@1"] - results[base]["pass@1"])
+            assert 0.0 < c["p_value"] <= 1.0 and c["ci95"][0] <= c["mean_diff"] <= c["ci95"][1]
+    assert "## Paired differences" in (demo_dir / "report.md").read_text()
     assert demo["table"]["sft"]["pass@1"]["values"] == [results["sft"]["pass@1"]]
     pairs_page = (demo_dir / "pairs.html").read_text()
     # `focalpo view` on data/pairs.jsonl: every pair, token weights of every scheme, a focused record

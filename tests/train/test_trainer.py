@@ -127,8 +127,9 @@ def test_lora_trains_an_adapter_against_the_disabled_adapter(model_dir, examples
 
 
 def test_weights_reach_the_loss(model_dir, tokenizer, tmp_path):
-    """Rejected scored only on its last 2 tokens: the logged weighted fraction is the hand count."""
-    examples = simple_examples(tokenizer, weigh=lambda side, ids: [1.0] * len(ids) if side == "chosen"
+    """Chosen weighted 2, rejected scored only on its last 2 tokens: the logged weighted fraction and mean
+    weight are the hand counts."""
+    examples = simple_examples(tokenizer, weigh=lambda side, ids: [2.0] * len(ids) if side == "chosen"
                                else [0.0] * (len(ids) - 2) + [1.0, 1.0])
     data = write_jsonl(tmp_path / "w.jsonl", examples)
     assert run_cli(model_dir, data, tmp_path / "run", "--max-steps", "1", "--per-device-batch-size", "8") == 0
@@ -137,6 +138,8 @@ def test_weights_reach_the_loss(model_dir, tokenizer, tmp_path):
     expected = (n_chosen + 2 * len(examples)) / (n_chosen + n_rejected)
     (rec,) = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert rec["tokens/weighted_fraction"] == pytest.approx(expected, abs=1e-7)
+    assert rec["tokens/mean_weight"] == pytest.approx((2 * n_chosen + 2 * len(examples)) / (n_chosen + n_rejected),
+                                                      abs=1e-7)
 
 
 def test_tensorboard_when_asked(model_dir, examples_file, tmp_path):

@@ -42,6 +42,25 @@ def _fmt(cell: dict | None, n_seeds: int) -> str:
     return s + (f" (n={len(cell['values'])})" if len(cell["values"]) < n_seeds else "")
 
 
+_PAIRED_NOTE = ("Greedy pass@1 of each method minus a baseline's on the same held-out tasks and seeds, in points: the "
+                "mean difference, its 95 % paired-bootstrap interval (units: seed x task), the exact sign test's "
+                "p-value over the tasks where the two differ (McNemar), the tasks better / worse, and the smallest "
+                "difference these tasks would detect with 80 % power (MDD).")
+
+
+def paired_rows(paired: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the paired comparison table (`focalpo.report.stats.paired_table`), in points."""
+    header = ["method", "vs", "mean diff", "95 % CI", "p", "better / worse", "units", "MDD (80 %)"]
+    rows = []
+    for method, by_base in paired.items():
+        for base, c in by_base.items():
+            lo, hi = c["ci95"]
+            mdd = f"{100 * c['mdd80']:.1f}" if c.get("mdd80") is not None else "–"
+            rows.append([method, base, f"{100 * c['mean_diff']:+.1f}", f"[{100 * lo:+.1f}, {100 * hi:+.1f}]",
+                         f"{c['p_value']:.3g}", f"{c['better']} / {c['worse']}", str(c["units"]), mdd])
+    return header, rows
+
+
 def table_rows(table: dict) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the pass@k table in percent: "mean ± 95 % CI half-width" when several seeds."""
     n = max((len(c["values"]) for m in table.values() for c in m.values()), default=1)
@@ -108,6 +127,8 @@ def report_blocks(demo: dict, plots: dict | None = None, *, viewer: str | None =
     ]
     if plots:
         blocks += _plot_blocks(plots, PASS_PNG, "greedy pass@1 per method")
+    if demo.get("paired"):
+        blocks += [("h", 2, "Paired differences"), ("p", _PAIRED_NOTE), ("table", *paired_rows(demo["paired"]))]
     pair_rows = [[str(r["seed"]), *(str(r["pairs"].get(k, 0)) for k in (*PIPELINES, "total"))] for r in seeds]
     if n > 1:
         pair_rows.append(["mean", *(f"{statistics.fmean(r['pairs'].get(k, 0) for r in seeds):.1f}"

@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from focalpo.report.stats import aggregate
+from focalpo.report.stats import aggregate, paired_table
 from focalpo.toyworld.report import write_report
 
 RunCommand = Callable[[list[str]], int]  # argv without "focalpo" -> exit code (focalpo.cli.main)
@@ -134,8 +134,14 @@ def _pass_at(results: Path) -> dict:
     return {k: v for k, v in base.items() if k in ("pass@1", "pass@10")}
 
 
+def _per_task(results: Path) -> dict[str, int]:
+    """task_id -> 1 if its (greedy) sample passed, else 0."""
+    return {r["task_id"]: int(r["status"] == "pass") for r in json.loads(results.read_text())["samples"]}
+
+
 def _evaluate(st: Stages, d: Path, cfg: DemoConfig, name: str, model: Path, seed: int) -> dict:
-    """Greedy pass@1 (and sampled pass@k when cfg.sampled_n) of `model` on the held-out tasks."""
+    """Greedy pass@1 (and sampled pass@k when cfg.sampled_n) of `model` on the held-out tasks; the greedy
+    per-task outcomes are in results/<name>-greedy.json (`_per_task`)."""
     heldout = str(d / "data" / "heldout.jsonl")
     runs = [("greedy", 1, 0.0)] + ([("sampled", cfg.sampled_n, cfg.sampled_temperature)] if cfg.sampled_n else [])
     out: dict = {}
@@ -181,6 +187,16 @@ def _audit(st: Stages, d: Path, run: str) -> dict:
         audit["chosen_correct"] += passed[(p.meta["task_id"], i)]
         audit["rejected_incorrect"] += not passed[(p.meta["task_id"], i + 1)]
     return audit
+
+
+def _training_summary(metrics: Path) -> dict:
+    """Means over the logged steps of what tells the schemes apart (the token weights they trained with) and
+    the last loss: a scheme whose weights collapsed to DPO's shows DPO's 1.0 in both token columns."""
+    from focalpo.train.output import read_metrics
+
+    rows = [r for r in read_metrics(metrics) if "loss" in r]
+    keys = ("tokens/weighted_fraction", "tokens/mean_weight")
+    return {**{k: sum(r[k] for r in rows) / len(rows) for k in keys}, "loss": rows[-1]["loss"]} if rows else {}
 
 
 def _view(st: Stages, d: Path, cfg: DemoConfig, sft_model: Path, seed: int) -> None:
@@ -276,7 +292,9 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
                                        "--learning-rate", str(cfg.train_learning_rate),
                                        f"seed={seed}", f"ref_cache_dir={d / 'cache' / 'ref_logps'}"])
         _view(st, d, cfg, sft_model, seed)
+        result["training"] = {scheme: _training_summary(models[scheme] / "metrics.jsonl") for scheme in cfg.schemes}
     result["results"] = {name: _evaluate(st, d, cfg, name, path, seed) for name, path in models.items()}
+    result["per_task"] = {name: _per_task(d / "results" / f"{name}-greedy.json") for name in models}
     result["stage_seconds"] = st.seconds
     return result
 
@@ -293,6 +311,7 @@ def run_demo(output: str | Path, cfg: DemoConfig, *, run_command: RunCommand, pr
     seeds = [run_seed(out if cfg.seeds == 1 else out / f"seed-{s}", cfg, s, progress, run_command)
              for s in range(cfg.seeds)]
     demo = {"preset": preset, "config": asdict(cfg), "seeds": seeds, "table": aggregate(seeds),
+            "paired": paired_table(seeds, baselines=("sft", "dpo")),
             "wall_seconds": round(time.perf_counter() - t0, 2)}
     from focalpo.io import write_json
 

@@ -24,7 +24,8 @@ on the chosen − the same on the rejected) over the localised tokens only.
 Logged per step (averaged over the accumulated micro-batches, gathered over processes):
 `rewards/chosen`, `rewards/rejected`, `rewards/accuracies`, `rewards/margins`, `logps/chosen`,
 `logps/rejected` (weighted sums), `nll` (chosen token mean, logged even when not trained on), and
-`tokens/weighted_fraction` (share of completion tokens with w ≠ 0).
+`tokens/weighted_fraction` (share of completion tokens with w ≠ 0) and `tokens/mean_weight` (Σ w over
+the completion tokens of both sides / their number: 1 for DPO, above 1 where Focused-DPO up-weights).
 """
 
 from __future__ import annotations
@@ -145,7 +146,9 @@ class WeightedPreferenceTrainer(Trainer):
     def _record(self, m, r_c, r_r, out: PairLogps) -> None:
         gather = self.accelerator.gather
         r_c, r_r = gather(r_c), gather(r_r)
-        counts = gather(torch.stack([out.weighted_tokens, out.completion_tokens]).unsqueeze(0)).sum(0)
+        weight_sum = out.mass[0].detach().sum() + out.mass[1].detach().sum()
+        counts = gather(torch.stack([out.weighted_tokens.double(), out.completion_tokens.double(),
+                                     weight_sum.double()]).unsqueeze(0)).sum(0)
         m["rewards/chosen"].append(r_c.mean().item())
         m["rewards/rejected"].append(r_r.mean().item())
         m["rewards/accuracies"].append((r_c > r_r).float().mean().item())
@@ -154,6 +157,7 @@ class WeightedPreferenceTrainer(Trainer):
         m["logps/rejected"].append(gather(out.rejected.detach()).mean().item())
         m["nll"].append(gather(out.nll.detach().reshape(1)).mean().item())
         m["tokens/weighted_fraction"].append((counts[0] / counts[1].clamp(min=1)).item())
+        m["tokens/mean_weight"].append((counts[2] / counts[1].clamp(min=1)).item())
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._pair_metrics:  # a training step: add the pair metrics since the last log
