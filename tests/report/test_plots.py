@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from focalpo.report.plots import plot_pass_at_1, plot_training_curves
+from focalpo.report.plots import bar_labels, curve_series, plot_pass_at_1, plot_training_curves
 from focalpo.report.stats import aggregate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -18,6 +18,26 @@ def test_pass_at_1_png_and_missing_metric():
                                           {"results": {"sft": {"pass@1": 0.3}, "dpo": {"pass@1": 0.5}}}]))
     assert png.startswith(PNG_MAGIC) and len(png) > 1000 and note == ""
     assert plot_pass_at_1(aggregate([{"results": {"sft": {"pass@10": 0.2}}}])) == (None, "no pass@1 result")
+
+
+def test_bar_labels_carry_the_value_and_the_interval():
+    table = aggregate([{"results": {"sft": {"pass@1": 0.2}, "dpo": {"pass@1": 0.4}}},
+                       {"results": {"sft": {"pass@1": 0.4}, "dpo": {"pass@1": 0.4}}}])
+    assert bar_labels([table["sft"]["pass@1"], table["dpo"]["pass@1"]]) == ["30.0 ± 127.1", "40.0 ± 0.0"]
+    assert bar_labels(list(aggregate([{"results": {"sft": {"pass@1": 0.25}}}])["sft"].values())) == ["25.0"]
+    png, _ = plot_pass_at_1(table, tasks=50)
+    assert png.startswith(PNG_MAGIC)
+
+
+def test_curve_series_names_coinciding_runs_together():
+    rows = lambda *v: [{"step": i + 1, "loss": x, "rewards/margins": 2 * x} for i, x in enumerate(v)]  # noqa: E731
+    runs = {"dpo": rows(0.7, 0.6), "target": rows(0.7, 0.6), "focused": rows(0.7, 0.5),
+            "rpo": [{"step": 1, "loss": 0.7}]}
+    series = curve_series(runs)
+    assert set(series) == {"loss", "rewards/margins"}  # metrics nobody logged have no panel
+    assert [label for label, _, _ in series["loss"]] == ["dpo = target", "focused", "rpo"]
+    assert [label for label, _, _ in series["rewards/margins"]] == ["dpo = target", "focused"]
+    assert series["loss"][1] == ("focused", [1, 2], [0.7, 0.5])
 
 
 def test_training_curves_skip_summary_rows_and_missing_files(tmp_path):

@@ -65,3 +65,12 @@ def test_paired_differences_table_in_points():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "+50.0" and cells[4] == "0.5" and cells[5] == "2 / 0" and cells[6] == "4"  # p = 2 * (1/2)^2
     assert "## Paired differences" not in markdown(report_blocks({**demo, "paired": {}}, viewer=None))
+
+
+def test_a_pipeline_without_pairs_is_a_warning_at_the_top():
+    seeds = [{"seed": s, "results": {"sft": {"pass@1": 0.5}}, "pairs": {"focused": 3, "codeflow": c, "total": 3 + c},
+              "stage_seconds": {}} for s, c in ((0, 0), (1, 2))]
+    lines = markdown(report_blocks({"seeds": seeds}, viewer=None)).splitlines()
+    warnings = [i for i, line in enumerate(lines) if line.startswith("WARNING")]
+    assert len(warnings) == 1 and warnings[0] < lines.index(next(x for x in lines if x.startswith("| method")))
+    assert "`focalpo codeflow` gave no preference pair in seed(s) 0" in lines[warnings[0]]

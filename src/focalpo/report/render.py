@@ -119,8 +119,11 @@ def report_blocks(demo: dict, plots: dict | None = None, *, viewer: str | None =
     n = len(seeds)
     ci = (", mean ± half-width of the 95 % Student-t confidence interval over seeds (n: seeds that have "
           "the method, when fewer)") if n > 1 else ""
+    empty = [(run, [r["seed"] for r in seeds if not r["pairs"].get(run)]) for run in PIPELINES]
     blocks: list[tuple] = [
         ("h", 1, "focalpo demo"),
+        *(("p", f"WARNING: `focalpo {run}` gave no preference pair in seed(s) {', '.join(map(str, which))}: "
+                f"nothing in this report was trained on {run} pairs there.") for run, which in empty if which),
         ("p", f"Preset `{demo.get('preset', 'custom')}`, {n} seed(s); pass@k in percent on held-out toy tasks{ci}. "
               "The numbers of a tiny model say the pipeline runs, not which scheme is better."),
         ("table", *table_rows(aggregate(seeds))),

@@ -69,7 +69,9 @@ def write_report(out: Path, demo: dict) -> dict[str, Path]:
     out = Path(out)
     (first_seed, first_dir), *_ = seed_dirs(out, demo)
     metrics = {s: first_dir / "models" / s / "metrics.jsonl" for s in demo_schemes(demo)}
-    plots = {PASS_PNG: plot_pass_at_1(aggregate(demo["seeds"])), CURVES_PNG: plot_training_curves(metrics, first_seed)}
+    tasks = demo.get("config", {}).get("heldout_tasks")
+    plots = {PASS_PNG: plot_pass_at_1(aggregate(demo["seeds"]), tasks=tasks),
+             CURVES_PNG: plot_training_curves(metrics, first_seed)}
     blocks = report_blocks(demo, plots, viewer=VIEWER)
     files = {"report.md": markdown(blocks).encode(), "report.html": render_html(blocks).encode()}
     stand_in = viewer_stand_in(out, demo)
