@@ -72,6 +72,14 @@ def test_mini_demo_end_to_end(demo_dir):
             assert c["mean_diff"] == pytest.approx(results[method]["pass@1"] - results[base]["pass@1"])
             assert 0.0 < c["p_value"] <= 1.0 and c["ci95"][0] <= c["mean_diff"] <= c["ci95"][1]
     assert "## Paired differences" in (demo_dir / "report.md").read_text()
+    # the audit's verdict is in every pair record the viewer shows
+    from focalpo.pairs import read_pairs
+
+    pairs = read_pairs(demo_dir / "data" / "pairs.jsonl")
+    verdicts = [p.meta["audit"] for p in pairs]
+    assert len(verdicts) == seed["pairs"]["total"]
+    assert sum("chosen passes" in v for v in verdicts) == sum(a["chosen_correct"] for a in seed["audit"].values())
+    assert "reference tests: chosen" in (demo_dir / "pairs.html").read_text()
     assert demo["table"]["sft"]["pass@1"]["values"] == [results["sft"]["pass@1"]]
     pairs_page = (demo_dir / "pairs.html").read_text()
     # `focalpo view` on data/pairs.jsonl: every pair, token weights of every scheme, a focused record

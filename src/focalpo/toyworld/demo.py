@@ -160,10 +160,11 @@ def _evaluate(st: Stages, d: Path, cfg: DemoConfig, name: str, model: Path, seed
     return out
 
 
-def _audit(st: Stages, d: Path, run: str) -> dict:
+def _audit(st: Stages, d: Path, run: str, verdicts: dict | None = None) -> dict:
     """The run's pairs checked against the truth only the toy world has: chosen and rejected programs are run on
     the tasks' reference tests with `focalpo eval` (samples/audit-<run>.jsonl: chosen then rejected per pair).
-    The pipelines judge programs by model-written tests; this says how often those labels are right."""
+    The pipelines judge programs by model-written tests; this says how often those labels are right. Each pair's
+    verdict goes into `verdicts`, keyed by (task_id, chosen text, rejected text), for the pair records."""
     from focalpo.io import write_jsonl
     from focalpo.pairs import read_pairs
 
@@ -184,9 +185,26 @@ def _audit(st: Stages, d: Path, run: str) -> dict:
     for p in pairs:
         i = seen.get(p.meta["task_id"], 0)
         seen[p.meta["task_id"]] = i + 2
-        audit["chosen_correct"] += passed[(p.meta["task_id"], i)]
-        audit["rejected_incorrect"] += not passed[(p.meta["task_id"], i + 1)]
+        chosen_ok, rejected_wrong = passed[(p.meta["task_id"], i)], not passed[(p.meta["task_id"], i + 1)]
+        audit["chosen_correct"] += chosen_ok
+        audit["rejected_incorrect"] += rejected_wrong
+        if verdicts is not None:
+            verdicts[(p.meta["task_id"], p.chosen_text, p.rejected_text)] = (
+                f"reference tests: chosen {'passes' if chosen_ok else 'FAILS'}, "
+                f"rejected {'fails' if rejected_wrong else 'PASSES'}")
     return audit
+
+
+def _attach_audit(path: Path, verdicts: dict) -> None:
+    """Each pair of `path` gets its audit verdict in `meta["audit"]` (the pair viewer shows it), rewritten atomically."""
+    from focalpo.pairs import read_pairs, write_pairs
+
+    pairs = read_pairs(path)
+    for p in pairs:
+        verdict = verdicts.get((p.meta.get("task_id"), p.chosen_text, p.rejected_text))
+        if verdict is not None:
+            p.meta["audit"] = verdict
+    write_pairs(path, pairs, overwrite=True)
 
 
 def _training_summary(metrics: Path) -> dict:
@@ -267,13 +285,14 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
 
     pairs_by_run = {run: _lines(d / "runs" / run / "pairs.jsonl") for run in ("focused", "codeflow")}
     union = [line for lines in pairs_by_run.values() for line in lines]
+    verdicts: dict = {}
     result: dict = {
         "seed": seed,
         "pairs": {**{run: len(lines) for run, lines in pairs_by_run.items()}, "total": len(union)},
         "summaries": {run: {k: v for k, v in json.loads((d / "runs" / run / "summary.json").read_text()).items()
                             if k != "config"} for run in ("focused", "codeflow")},
         "training_skipped": None,
-        "audit": {run: _audit(st, d, run) for run in ("focused", "codeflow")},
+        "audit": {run: _audit(st, d, run, verdicts) for run in ("focused", "codeflow")},
     }
     models = {"sft": sft_model}
     if not union:
@@ -283,6 +302,7 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
         (data / "union.jsonl").write_text("\n".join(union) + "\n", encoding="utf-8")
         st.cli("localize", ["localize", "--in", str(data / "union.jsonl"), "--method", "lcs",
                             "--out", str(data / "pairs.jsonl")], has_progress=False)
+        _attach_audit(data / "pairs.jsonl", verdicts)
         for scheme in cfg.schemes:
             models[scheme] = d / "models" / scheme
             st.cli(f"train:{scheme}", ["train", "--model", str(sft_model), "--data", str(data / "pairs.jsonl"),
