@@ -76,3 +76,10 @@ def test_paired_table_pairs_units_by_seed_and_task():
     assert table["focused"]["sft"]["units"] == 3  # (0,t1), (0,t2), (1,t1): (1,t3) has no focused outcome
     assert table["focused"]["sft"]["mean_diff"] == pytest.approx((1 + -1 + 1) / 3)
     assert table["dpo"]["sft"]["mean_diff"] == pytest.approx((1 + 0 + 0 + 1) / 4)
+
+
+def test_no_minimum_detectable_difference_without_any_difference():
+    from focalpo.report.stats import paired_difference
+
+    out = paired_difference([1, 0, 1], [1, 0, 1], resamples=100)
+    assert out["mean_diff"] == 0.0 and out["p_value"] == 1.0 and out["mdd80"] is None and out["ci95"] == [0.0, 0.0]

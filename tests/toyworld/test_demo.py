@@ -35,11 +35,14 @@ def test_mini_demo_end_to_end(demo_dir):
     assert seed["training_skipped"] is None and seed["pairs"]["focused"] > 0
     assert set(results) == {"sft", *SCHEMES}
     assert all(0.0 <= r["pass@1"] <= 1.0 for r in results.values())
-    evals = [f"{step}:{m}-greedy" for m in results for step in ("sample", "eval")]
+    oracle = seed["results_oracle"]  # the schemes again on the pairs the reference tests confirm, when any
+    assert set(oracle) == ({f"{s}@oracle" for s in SCHEMES} if seed["pairs"]["oracle"] else set())
+    evals = [f"{step}:{m}-greedy" for m in (*results, *oracle) for step in ("sample", "eval")]
     audits = [f"audit:{run}" for run in ("focused", "codeflow") if seed["pairs"][run]]
     assert set(seed["stage_seconds"]) == {"tasks", "sft-data", "model", "sft:solve-test", "sft:all-skills",
                                           "focused", "codeflow", *audits,
-                                          "localize", "view", *(f"train:{s}" for s in SCHEMES), *evals}
+                                          "localize", "view", *(f"train:{s}" for s in SCHEMES),
+                                          *(f"train:{m}" for m in oracle), *evals}
     for run in ("focused", "codeflow"):  # every pair's two programs judged on the reference tests
         audit = seed["audit"][run]
         assert audit["pairs"] == seed["pairs"][run]
@@ -80,6 +83,14 @@ def test_mini_demo_end_to_end(demo_dir):
     assert len(verdicts) == seed["pairs"]["total"]
     assert sum("chosen passes" in v for v in verdicts) == sum(a["chosen_correct"] for a in seed["audit"].values())
     assert "reference tests: chosen" in (demo_dir / "pairs.html").read_text()
+    confirmed = [p for p in pairs if p.meta["audit"] == "reference tests: chosen passes, rejected fails"]
+    assert seed["pairs"]["oracle"] == len(confirmed)
+    oracle_file = demo_dir / "data" / "pairs_oracle.jsonl"
+    assert len(read_pairs(oracle_file)) == len(confirmed)
+    if oracle:
+        assert set(demo["table_oracle"]) == set(oracle) and "## Trained on oracle-filtered pairs" in \
+            (demo_dir / "report.md").read_text()
+        assert set(demo["paired_oracle"]["focused@oracle"]) == {"sft", "dpo@oracle"}
     assert demo["table"]["sft"]["pass@1"]["values"] == [results["sft"]["pass@1"]]
     pairs_page = (demo_dir / "pairs.html").read_text()
     # `focalpo view` on data/pairs.jsonl: every pair, token weights of every scheme, a focused record

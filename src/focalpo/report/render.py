@@ -132,6 +132,16 @@ def report_blocks(demo: dict, plots: dict | None = None, *, viewer: str | None =
         blocks += _plot_blocks(plots, PASS_PNG, "greedy pass@1 per method")
     if demo.get("paired"):
         blocks += [("h", 2, "Paired differences"), ("p", _PAIRED_NOTE), ("table", *paired_rows(demo["paired"]))]
+    oracle = [{"results": r["results_oracle"]} for r in seeds if r.get("results_oracle")]
+    if oracle:
+        counts = ", ".join(str(r["pairs"].get("oracle", 0)) for r in seeds)
+        blocks += [("h", 2, "Trained on oracle-filtered pairs"),
+                   ("p", "The same schemes, budgets and seeds, trained on the pairs whose labels the toy world's "
+                         f"reference tests confirm (chosen correct, rejected wrong): {counts} pairs per seed. Beside "
+                         "the table above it separates label quality from token weighting."),
+                   ("table", *table_rows(aggregate(oracle)))]
+        if demo.get("paired_oracle"):
+            blocks.append(("table", *paired_rows(demo["paired_oracle"])))
     pair_rows = [[str(r["seed"]), *(str(r["pairs"].get(k, 0)) for k in (*PIPELINES, "total"))] for r in seeds]
     if n > 1:
         pair_rows.append(["mean", *(f"{statistics.fmean(r['pairs'].get(k, 0) for r in seeds):.1f}"

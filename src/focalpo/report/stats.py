@@ -60,7 +60,8 @@ def paired_difference(a: list[float], b: list[float], *, resamples: int = 10_000
     """Method a vs method b on the same units (task x seed): mean of a − b; a 95 % paired-bootstrap percentile
     interval (units resampled with replacement, `resamples` times, seeded); the exact sign test's p-value
     (`sign_test_p`) over the units where they differ; and `mdd80`, the smallest mean difference these units
-    would detect with 80 % power at α = 0.05 ((1.96 + 0.84) · sd / √n, normal approximation; None below 2 units)."""
+    would detect with 80 % power at α = 0.05 ((1.96 + 0.84) · sd / √n, normal approximation; None below 2 units
+    or when the two never differ, where the approximation says nothing)."""
     d = [x - y for x, y in zip(a, b, strict=True)]
     n = len(d)
     if n == 0:
@@ -70,7 +71,12 @@ def paired_difference(a: list[float], b: list[float], *, resamples: int = 10_000
     lo, hi = boots[int(0.025 * resamples)], boots[math.ceil(0.975 * resamples) - 1]
     pos, neg = sum(x > 0 for x in d), sum(x < 0 for x in d)
     return {"mean_diff": statistics.fmean(d), "ci95": [lo, hi], "p_value": sign_test_p(pos, neg), "units": n,
-            "better": pos, "worse": neg, "mdd80": 2.8 * statistics.stdev(d) / math.sqrt(n) if n > 1 else None}
+            "better": pos, "worse": neg, "mdd80": mdd if (mdd := _mdd80(d)) else None}
+
+
+def _mdd80(d: list[float]) -> float:
+    """(1.96 + 0.84) · sd / √n; 0 when there is no spread (then no estimate: the caller reports None)."""
+    return 2.8 * statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0
 
 
 def paired_table(seeds: list[dict], baselines: tuple[str, ...] = ("sft", "dpo"), **options) -> dict:

@@ -189,10 +189,43 @@ def _audit(st: Stages, d: Path, run: str, verdicts: dict | None = None) -> dict:
         audit["chosen_correct"] += chosen_ok
         audit["rejected_incorrect"] += rejected_wrong
         if verdicts is not None:
-            verdicts[(p.meta["task_id"], p.chosen_text, p.rejected_text)] = (
-                f"reference tests: chosen {'passes' if chosen_ok else 'FAILS'}, "
-                f"rejected {'fails' if rejected_wrong else 'PASSES'}")
+            verdicts[(p.meta["task_id"], p.chosen_text, p.rejected_text)] = TRUE_LABELS if chosen_ok and rejected_wrong \
+                else (f"reference tests: chosen {'passes' if chosen_ok else 'FAILS'}, "
+                      f"rejected {'fails' if rejected_wrong else 'PASSES'}")
     return audit
+
+
+ORACLE = "@oracle"  # suffix of the schemes trained on the oracle-filtered pairs
+TRUE_LABELS = "reference tests: chosen passes, rejected fails"
+
+
+def _train(st: Stages, d: Path, cfg: DemoConfig, sft_model: Path, pairs: Path, seed: int, tag: str = "") -> dict:
+    """`focalpo train` of every scheme from the SFT checkpoint on `pairs`; name (scheme + tag) -> model directory."""
+    models = {}
+    for scheme in cfg.schemes:
+        name = scheme + tag
+        models[name] = d / "models" / name
+        st.cli(f"train:{name}", ["train", "--model", str(sft_model), "--data", str(pairs), "--scheme", scheme,
+                                 "--output", str(models[name]), "--max-steps", str(cfg.train_steps),
+                                 "--per-device-batch-size", str(cfg.train_batch_size),
+                                 "--learning-rate", str(cfg.train_learning_rate),
+                                 f"seed={seed}", f"ref_cache_dir={d / 'cache' / 'ref_logps'}"])
+    return models
+
+
+def oracle_pairs(path: Path, out: Path) -> int:
+    """The pairs of `path` whose audit verdict confirms both labels, written to `out`; their count."""
+    from focalpo.pairs import read_pairs, write_pairs
+
+    return write_pairs(out, [p for p in read_pairs(path) if p.meta.get("audit") == TRUE_LABELS], overwrite=True)
+
+
+def oracle_summary(seeds: list[dict]) -> tuple[dict, dict]:
+    """(table, paired) of the oracle arm over the seeds that have it: pass@k per scheme@oracle (`aggregate`), and
+    each against the SFT model and dpo@oracle on the same held-out tasks (`paired_table`)."""
+    oracle = [{"seed": r["seed"], "results": r["results_oracle"],
+               "per_task": {"sft": r["per_task"]["sft"], **r["per_task_oracle"]}} for r in seeds if r.get("results_oracle")]
+    return aggregate(oracle), paired_table(oracle, baselines=("sft", "dpo" + ORACLE))
 
 
 def _attach_audit(path: Path, verdicts: dict) -> None:
@@ -292,6 +325,7 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
         "summaries": {run: {k: v for k, v in json.loads((d / "runs" / run / "summary.json").read_text()).items()
                             if k != "config"} for run in ("focused", "codeflow")},
         "training_skipped": None,
+        "results_oracle": {},  # the schemes trained on the oracle-filtered pairs, when there are any
         "audit": {run: _audit(st, d, run, verdicts) for run in ("focused", "codeflow")},
     }
     models = {"sft": sft_model}
@@ -303,16 +337,15 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
         st.cli("localize", ["localize", "--in", str(data / "union.jsonl"), "--method", "lcs",
                             "--out", str(data / "pairs.jsonl")], has_progress=False)
         _attach_audit(data / "pairs.jsonl", verdicts)
-        for scheme in cfg.schemes:
-            models[scheme] = d / "models" / scheme
-            st.cli(f"train:{scheme}", ["train", "--model", str(sft_model), "--data", str(data / "pairs.jsonl"),
-                                       "--scheme", scheme, "--output", str(models[scheme]),
-                                       "--max-steps", str(cfg.train_steps),
-                                       "--per-device-batch-size", str(cfg.train_batch_size),
-                                       "--learning-rate", str(cfg.train_learning_rate),
-                                       f"seed={seed}", f"ref_cache_dir={d / 'cache' / 'ref_logps'}"])
+        models.update(_train(st, d, cfg, sft_model, data / "pairs.jsonl", seed))
         _view(st, d, cfg, sft_model, seed)
         result["training"] = {scheme: _training_summary(models[scheme] / "metrics.jsonl") for scheme in cfg.schemes}
+        # the same schemes on the pairs whose labels the reference tests confirm: label quality apart from weighting
+        result["pairs"]["oracle"] = oracle_pairs(data / "pairs.jsonl", data / "pairs_oracle.jsonl")
+        if result["pairs"]["oracle"]:
+            oracle = _train(st, d, cfg, sft_model, data / "pairs_oracle.jsonl", seed, tag=ORACLE)
+            result["results_oracle"] = {name: _evaluate(st, d, cfg, name, path, seed) for name, path in oracle.items()}
+            result["per_task_oracle"] = {name: _per_task(d / "results" / f"{name}-greedy.json") for name in oracle}
     result["results"] = {name: _evaluate(st, d, cfg, name, path, seed) for name, path in models.items()}
     result["per_task"] = {name: _per_task(d / "results" / f"{name}-greedy.json") for name in models}
     result["stage_seconds"] = st.seconds
@@ -330,8 +363,10 @@ def run_demo(output: str | Path, cfg: DemoConfig, *, run_command: RunCommand, pr
     t0 = time.perf_counter()
     seeds = [run_seed(out if cfg.seeds == 1 else out / f"seed-{s}", cfg, s, progress, run_command)
              for s in range(cfg.seeds)]
+    table_oracle, paired_oracle = oracle_summary(seeds)
     demo = {"preset": preset, "config": asdict(cfg), "seeds": seeds, "table": aggregate(seeds),
             "paired": paired_table(seeds, baselines=("sft", "dpo")),
+            "table_oracle": table_oracle, "paired_oracle": paired_oracle,
             "wall_seconds": round(time.perf_counter() - t0, 2)}
     from focalpo.io import write_json
 
