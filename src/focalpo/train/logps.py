@@ -1,7 +1,9 @@
-"""Per-token log-probs of a (2B, T) preference batch, without the (2B, T, V) logits.
+"""Per-token log-probs of preference batches, without the (2B, T, V) logits.
 
-    logps, s = batch_token_logps(model, batch)               # (2B, T−s) from token s on, differentiable
-    chosen, rejected = weighted_pair_logps(logps, batch, s)  # (B,), (B,)  Σ_t w_t log π(y_t)
+    out = pair_logps(model, batch)                           # padded or packed batch -> PairLogps
+    out.chosen, out.rejected                                 # (B,), (B,)  Σ_t w_t log π(y_t), differentiable
+    logps, s = batch_token_logps(model, padded_batch)        # (2B, T−s) per token, from token s on
+    logps = packed_token_logps(model, packed_batch)          # (N,) per scored token (focalpo.train.packing)
 
 At a real vocabulary the logits are the largest tensor of a DPO step: V = 151,936 and 2,048 tokens
 make 1.2 GiB per sequence in float32, and autograd keeps a second copy for the backward. Here the
