@@ -82,7 +82,7 @@ class DemoConfig:
 
 
 PRESETS: dict[str, DemoConfig] = {
-    "quick": DemoConfig(),  # ~5 min on 2 cores
+    "quick": DemoConfig(),  # ~7.5 min on 2 cores (443 s on 2026-12-06)
     # ~1 min on 2 cores, what CI runs; enough SFT that the focused run yields pairs (3 of 10 tasks on the dev
     # machine), so localisation, the audit and the 5 trainings run too
     "mini": DemoConfig(model_size="nano", sft_tasks=40, sft_codeflow_tasks=10, focused_tasks=10, codeflow_tasks=3,
