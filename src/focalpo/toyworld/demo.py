@@ -1,6 +1,6 @@
 """`focalpo demo`: the whole method end to end on a CPU, in the toy world, through the public commands only.
 
-    focalpo demo                                  # quick preset into ./focalpo-demo (a few minutes on 2 cores)
+    focalpo demo                                  # quick preset into ./focalpo-demo (~7.5 min on 2 cores)
     focalpo demo --preset mini --output /tmp/d    # seconds; what CI runs
     focalpo demo --full --overwrite               # 3 seeds + pass@10 of 10 samples, mean ± 95 % CI over seeds
 
@@ -18,14 +18,18 @@ demo, that must exit 0, timed):
  6. audit      the pairs' chosen / rejected programs on the tasks' reference tests (focalpo eval): how often
                the labels the pipelines derived from model-written tests are right;
  7. localize   union of both pairs files -> focalpo localize --method lcs -> data/pairs.jsonl (LCS spans and
-               prefix/suffix boundaries on every pair); no pairs -> training is skipped, with the reason;
+               prefix/suffix boundaries on every pair, each pair's audit verdict in meta["audit"]); no pairs ->
+               training is skipped, with the reason;
  8. train      focalpo train from the SFT checkpoint, one run per scheme, equal budgets -> models/<scheme>;
+               again on the pairs whose labels the audit confirms (data/pairs_oracle.jsonl) ->
+               models/<scheme>@oracle (seeds[i].results_oracle: label quality apart from weighting);
  9. view       focalpo view data/pairs.jsonl with the SFT tokenizer, the trained schemes (and the options in
                their train_config.yaml) and both runs' records -> pairs.html (the pair viewer; with several
                seeds seed-<s>/pairs.html, indexed by out/pairs.html);
 10. sample/eval greedy pass@1 (and pass@10 of n=10 samples with --full) on the held-out tasks;
 11. report     `focalpo.toyworld.report.write_report`: report.md, report.html (self-contained), pass_at_1.png,
-               training_curves.png and demo.json (every number of the report).
+               training_curves.png and demo.json (every number of the report: per seed, per method, the
+               per-task outcomes; `paired` and `paired_oracle`, methods compared on the same tasks).
 
 The runner is a parameter (`run_demo(..., run_command=focalpo.cli.main)`) so that this module never imports
 the CLI that imports it.
