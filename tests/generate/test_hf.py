@@ -186,3 +186,15 @@ def test_bad_arguments(backend, model_dir):
         get_backend("hf", model=str(model_dir / "missing"))
     with pytest.raises(GenerationError, match="cannot load model"):
         get_backend("hf", model=str(model_dir.parent))  # a directory, but no model in it
+
+
+def test_a_trailing_assistant_message_is_continued(chat_model_dir):
+    """The continuation test's prompts: the chat rendered open after the partial answer, and the greedy
+    continuation is what the model writes after exactly that text."""
+    backend = get_backend("hf", model=str(chat_model_dir), device="cpu")
+    partial = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "def f("}]
+    text = backend.render(partial)
+    assert text == backend.render("hi") + "def f("  # no end of turn after the partial answer
+    raw = get_backend("hf", model=str(chat_model_dir), device="cpu", chat_template=False)
+    assert backend.generate([partial], temperature=0, max_new_tokens=8) == raw.generate([text], temperature=0,
+                                                                                            max_new_tokens=8)

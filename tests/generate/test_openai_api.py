@@ -417,3 +417,11 @@ def test_base_url_as_comma_string_or_list():
                          ([a.base_url, a.base_url + "/"], "twice"), ([], "at least one server")):
         with pytest.raises(ValueError, match=message):
             backend(a, base_url=bad)
+
+
+def test_a_trailing_assistant_message_asks_the_server_to_continue_it(server):
+    b = backend(server)
+    b.generate([[{"role": "user", "content": "a"}, {"role": "assistant", "content": "def f("}], "b"], n=1)
+    bodies = {r["body"]["messages"][-1]["content"]: r["body"] for r in server.requests}
+    assert bodies["def f("]["continue_final_message"] is True and bodies["def f("]["add_generation_prompt"] is False
+    assert "continue_final_message" not in bodies["b"]

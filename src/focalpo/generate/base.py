@@ -5,7 +5,8 @@
     texts = backend.generate(["def add(a, b):\n"], n=10, temperature=1.5, top_p=1.0,
                              max_new_tokens=512, stop=["\n```"], seed=0)   # texts[i]: n strings
 
-A prompt is a plain string or an OpenAI-style message list (`[{"role": "user", "content": ...}]`).
+A prompt is a plain string or an OpenAI-style message list (`[{"role": "user", "content": ...}]`); a list
+that ends with an assistant message asks for the continuation of that message (`continues_reply`).
 The answer keeps prompt order and holds exactly `n` completions per prompt, each without the
 prompt and cut before the first `stop` string.
 
@@ -177,9 +178,18 @@ def chat_template_in_use(tokenizer: Any, chat_template: bool | None) -> bool:
     return has_template if chat_template is None else bool(chat_template)
 
 
+def continues_reply(prompt: Prompt) -> bool:
+    """A message list that ends with an assistant message: the model continues that message (its text is
+    the start of the answer, as in a continuation test) instead of starting a new one."""
+    return not isinstance(prompt, str) and bool(prompt) and prompt[-1].get("role") == "assistant"
+
+
 def render_prompt(tokenizer: Any, use_chat_template: bool, prompt: Prompt, where: str = "prompt") -> str:
     """The exact text a local backend feeds the model for one prompt: through the chat template when in
-    use (a plain string as one user message), else the plain string; a message list then is an error."""
+    use (a plain string as one user message; a list ending with an assistant message rendered open, so that
+    the model continues it), else the plain string; a message list then is an error."""
+    if use_chat_template and continues_reply(prompt):
+        return tokenizer.apply_chat_template(prompt, tokenize=False, continue_final_message=True)
     if use_chat_template:
         return tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
     if not isinstance(prompt, str):

@@ -66,6 +66,7 @@ from focalpo.generate.base import (
     Seed,
     as_messages,
     check_sampling,
+    continues_reply,
     prompt_seeds,
     truncate_at_stop,
 )
@@ -227,6 +228,8 @@ class OpenAIBackend:
                 body = {"model": self.model, "n": min(chunk, n - start), "temperature": temperature,
                         "top_p": top_p, "max_tokens": max_new_tokens, **self.extra_body}
                 body["messages" if self.api == "chat" else "prompt"] = as_messages(p) if self.api == "chat" else p
+                if self.api == "chat" and continues_reply(p):  # vLLM's and SGLang's chat extension
+                    body = {"continue_final_message": True, "add_generation_prompt": False, **body}
                 if stop:
                     body["stop"] = list(stop)
                 if seeds is not None:
