@@ -134,6 +134,13 @@ def test_models_that_transform_the_logits_fall_back_with_a_warning(tokenizer):
         ours, _ = batch_token_logps(model, batch)
     ref, _ = batch_token_logps(model, batch, chunked=False)
     torch.testing.assert_close(ours, ref, atol=0, rtol=0)
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once, and the chunked attempt is not repeated
+        again, _ = batch_token_logps(model, batch)
+    assert calls == [1]  # one forward, not an attempt and then the full logits
+    torch.testing.assert_close(again, ref, atol=0, rtol=0)
 
 
 def test_a_lora_adapted_head_falls_back_with_a_warning(tokenizer):

@@ -59,6 +59,13 @@ def check_example(example: dict, i: int = 0) -> None:
             raise ValueError(f"{_where(example, i)}: field '{side}_input_ids' is empty")
 
 
+def pair_columns(examples: Sequence[dict], keys: Sequence[str]) -> dict[str, torch.Tensor]:
+    """The per-pair float fields `keys` (reference sums) as (B,) float32 tensors, when every example has them."""
+    if not all(k in ex for ex in examples for k in keys):
+        return {}
+    return {k: torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32) for k in keys}
+
+
 def _pad(rows: Sequence[torch.Tensor], value, length: int) -> torch.Tensor:
     out = torch.full((len(rows), length), value, dtype=rows[0].dtype)
     for i, r in enumerate(rows):
@@ -94,15 +101,12 @@ class PreferenceCollator:
             "completion_mask": _pad([torch.tensor(r, dtype=torch.long) for r in masks], 0, length),
             "loss_weights": _pad([torch.tensor(r, dtype=torch.float32) for r in weights], 0.0, length),
         }
-        if all(k in ex for ex in examples for k in REF_KEYS):
-            for k in REF_KEYS:
-                batch[k] = torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32)
+        batch.update(pair_columns(examples, REF_KEYS))
         if all(k in ex for ex in examples for k in FOCUS_KEYS + REF_FOCUS_KEYS):
             focus = [[0.0] * len(ex["prompt_input_ids"]) + [float(w) for w in ex[f"{side}_focus"]]
                      for side in ("chosen", "rejected") for ex in examples]
             if self.max_length is not None:
                 focus = [r[: self.max_length] for r in focus]
             batch["focus_weights"] = _pad([torch.tensor(r, dtype=torch.float32) for r in focus], 0.0, length)
-            for k in REF_FOCUS_KEYS:
-                batch[k] = torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32)
+            batch.update(pair_columns(examples, REF_FOCUS_KEYS))
         return batch

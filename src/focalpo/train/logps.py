@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -161,18 +162,19 @@ def _head_computes_logps(head: torch.nn.Linear, targets: torch.Tensor, chunk_tok
         del head.forward
 
 
-_WARNED: set[int] = set()
+_UNFIT: weakref.WeakSet = weakref.WeakSet()  # models found unfit for the chunked head: warned once, not tried again
 
 
 def _fall_back(model, why: str) -> None:
-    if id(model) not in _WARNED:
-        _WARNED.add(id(model))
-        warnings.warn(f"chunked log-probs are not exact for this model ({why}); scoring from the full logits",
-                      stacklevel=3)
+    _UNFIT.add(model)
+    warnings.warn(f"chunked log-probs are not exact for this model ({why}); scoring from the full logits",
+                  stacklevel=3)
 
 
 def _model_logps(model, kwargs: dict, targets: torch.Tensor, select, chunked: bool, chunk_tokens: int):
-    """log π(targets) from one call of the model: through the chunked head, or from the full logits."""
+    """log π(targets) from one call of the model: through the chunked head, or from the full logits (a
+    model found unfit once goes straight there: a second forward every step would double its cost)."""
+    chunked = chunked and model not in _UNFIT
     head = _plain_head(model) if chunked else None
     if chunked and head is None:
         _fall_back(model, "its LM head is not a plain nn.Linear")
@@ -248,12 +250,12 @@ def attention_mask_for(model, mask: torch.Tensor) -> torch.Tensor:
     boolean for SDPA, additive (0 / dtype min) for eager attention."""
     from accelerate.utils import extract_model_from_parallel
 
-    config = extract_model_from_parallel(model).config
-    impl = getattr(config, "_attn_implementation", None) or "eager"
+    inner = extract_model_from_parallel(model)
+    impl = getattr(inner.config, "_attn_implementation", None) or "eager"
     if impl == "sdpa":
         return mask
     if impl == "eager":
-        dtype = next(extract_model_from_parallel(model).parameters()).dtype
+        dtype = next(inner.parameters()).dtype
         return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, torch.finfo(dtype).min)
     raise ValueError(f"prefix sharing / padding-free batches need attn_implementation 'sdpa' or 'eager' (a custom "
                      f"4D mask), not {impl!r}; set prefix_sharing=false padding_free=false")
@@ -272,17 +274,18 @@ def _packed_pair_logps(model, batch, **logps_options) -> PairLogps:
     logps = packed_token_logps(model, batch, **logps_options)  # (N,)
     n, pair = int(batch["num_pairs"]), batch["score_pair"]
 
-    def per_pair(w: torch.Tensor, values: torch.Tensor = logps) -> torch.Tensor:
-        return values.new_zeros(n).index_add(0, pair, w.to(values.dtype) * values)
+    def per_pair(values: torch.Tensor) -> torch.Tensor:  # (N,) -> (B,): summed over each pair's tokens
+        return values.new_zeros(n).index_add(0, pair, values)
 
     m_c, m_r = batch["chosen_mask"], batch["rejected_mask"]
     w_c, w_r = batch["chosen_weights"], batch["rejected_weights"]
     focus = None
     if "focus_chosen" in batch:
-        focus = (per_pair(batch["focus_chosen"], logps.detach()), per_pair(batch["focus_rejected"], logps.detach()))
-    ones = torch.ones_like(w_c)
+        seen = logps.detach()
+        focus = (per_pair(batch["focus_chosen"].to(seen.dtype) * seen),
+                 per_pair(batch["focus_rejected"].to(seen.dtype) * seen))
     return PairLogps(
-        per_pair(w_c), per_pair(w_r), -(m_c.to(logps.dtype) * logps).sum() / m_c.sum().clamp(min=1),
-        (ones.new_zeros(n).index_add(0, pair, w_c), ones.new_zeros(n).index_add(0, pair, w_r)),
+        per_pair(w_c.to(logps.dtype) * logps), per_pair(w_r.to(logps.dtype) * logps),
+        -(m_c.to(logps.dtype) * logps).sum() / m_c.sum().clamp(min=1), (per_pair(w_c), per_pair(w_r)),
         ((w_c != 0) & (m_c != 0)).sum() + ((w_r != 0) & (m_r != 0)).sum(), (m_c + m_r).sum().long(), focus,
     )

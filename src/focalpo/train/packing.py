@@ -43,7 +43,7 @@ from typing import Any
 import torch
 
 from focalpo.localize import common_prefix_length
-from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS, REF_KEYS, check_example
+from focalpo.train.collate import FOCUS_KEYS, REF_FOCUS_KEYS, REF_KEYS, check_example, pair_columns
 
 PACKED_KEY = "score_src"  # present in a packed batch only
 
@@ -171,13 +171,10 @@ class PackedPairCollator:
             "chosen_mask": vals[:, 2], "rejected_mask": vals[:, 3],
             "num_pairs": torch.tensor(len(examples)),
         }
-        if all(k in ex for ex in examples for k in REF_KEYS):
-            for k in REF_KEYS:
-                batch[k] = torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32)
+        batch.update(pair_columns(examples, REF_KEYS))
         if focus:
             batch["focus_chosen"], batch["focus_rejected"] = vals[:, 4], vals[:, 5]
-            for k in REF_FOCUS_KEYS:
-                batch[k] = torch.tensor([float(ex[k]) for ex in examples], dtype=torch.float32)
+            batch.update(pair_columns(examples, REF_FOCUS_KEYS))
         return batch
 
 

@@ -93,7 +93,9 @@ class WeightedPreferenceTrainer(Trainer):
         weights by now, so its sums must come from the cache the first run wrote."""
         prepared = super()._prepare_for_training(max_steps, train_dataloader, resume_from_checkpoint)
         if self.reference_sums:
-            lora = is_peft_model(self.model) or is_peft_model(getattr(self.model, "module", None))
+            from accelerate.utils import extract_model_from_parallel
+
+            lora = is_peft_model(extract_model_from_parallel(self.model))
             refuse = None
             if resume_from_checkpoint is not None and not lora:
                 refuse = (f"resume from {resume_from_checkpoint}: the reference log-probs are not in the cache "
