@@ -16,7 +16,7 @@ from focalpo.cli import build_parser, main, take_overrides
 
 # every command but `demo` (whose options are presets of the toy world) is a typed config
 CONFIG_COMMANDS = ("eval", "sample", "localize", "train", "sft", "synth-prompts", "focused", "codeflow", "merge",
-                   "analyze", "view")
+                   "analyze", "analyze continue", "view")
 
 
 def _subcommands() -> dict:
@@ -30,7 +30,7 @@ def test_every_command_takes_a_config_file_and_overrides():
     assert set(CONFIG_COMMANDS) | {"demo"} == set(commands)
     for name in CONFIG_COMMANDS:
         args = commands[name].parse_args(["--config", "c.yaml", "a=1", "b.c=2"])
-        for positional in ("runs", "samples", "pairs"):  # merge RUN..., analyze FILE, view FILE
+        for positional in ("runs", "samples", "pairs", "run"):  # merge RUN..., analyze FILE, view FILE, ... RUN
             if positional in vars(args):
                 take_overrides(args, positional)
                 assert getattr(args, positional) is None, name

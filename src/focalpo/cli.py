@@ -11,6 +11,7 @@
     focalpo codeflow --instructions tasks.jsonl --backend openai --model M --base-url URL --out runs/cf
     focalpo merge runs/fd-0 runs/fd-1 --out runs/fd           # shards of one pipeline run (or of one sample run)
     focalpo analyze runs/fd/records.jsonl [--out table.csv]   # error concentration (Phi)
+    focalpo analyze continue runs/fd [--backend B --model M --n 5 --temperature 0.8]   # continuation test
     focalpo view runs/fd/pairs.jsonl [--tokenizer PATH] [--scheme focused ...]   # -> runs/fd/pairs.html
 
 Every command is one typed config (a dataclass of the module that runs it: `EvalConfig`,
@@ -180,6 +181,7 @@ def _add_focused(sub) -> None:
     p.add_argument("--k", type=int, help="programs per problem (default 10)")
     p.add_argument("--k-tests", type=int, help="test answers per problem (default 10)")
     p.add_argument("--temperature", type=float, help="default 1.5")
+    p.add_argument("--top-p", type=float, help="nucleus sampling (default 1.0: off)")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--prompt-style", choices=["instruct", "complete"])
     p.add_argument("--program-template", metavar="FILE", help="program prompt template ({prompt}, {entry_point})")
@@ -267,7 +269,8 @@ def _add_codeflow(sub) -> None:
     p.add_argument("--limit", type=int, help="only the first N instructions")
     _add_backend_args(p, "openai")
     p.add_argument("--max-iterations", type=int, help="answers per problem, first included (default 5)")
-    p.add_argument("--temperature", type=float)
+    p.add_argument("--temperature", type=float, help="the teacher's (default 0.7)")
+    p.add_argument("--top-p", type=float, help="nucleus sampling (default 1.0: off)")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--teacher-template", metavar="FILE", help="first prompt template ({instruction})")
     p.add_argument("--fix-template", metavar="FILE", help="feedback turn template ({feedback})")
@@ -325,7 +328,9 @@ def _cmd_merge(args) -> int:
 
 
 def _add_analyze(sub) -> None:
-    p = sub.add_parser("analyze", help="Focused-DPO's error-concentration table (Phi of prefix/middle/suffix)")
+    p = sub.add_parser("analyze", help="Focused-DPO's error-concentration table (Phi of prefix/middle/suffix)",
+                       description="Focused-DPO's error-concentration table. `focalpo analyze continue RUN --help`: "
+                       "its continuation test.")
     p.add_argument("samples", nargs="?", help="JSONL: task_id, programs, correct or pass_matrix (a focused run's records.jsonl)")
     p.add_argument("--unit", choices=["line", "char"], help="common prefix/suffix granularity (default line)")
     p.add_argument("--out", help="also write the table as CSV")
@@ -338,6 +343,40 @@ def _cmd_analyze(args) -> int:
     from focalpo.analyze import AnalyzeConfig, analyze, format_table
 
     print(format_table(analyze(_config(AnalyzeConfig, args, positional="samples"))))
+    return 0
+
+
+CONTINUE = "analyze continue"  # `focalpo analyze continue RUN`: its own parser (main joins the two words)
+
+
+def _add_analyze_continue(sub) -> None:
+    p = sub.add_parser(CONTINUE, help="Focused-DPO's continuation test: pass@1 from prefix + chosen vs rejected middle",
+                       description=_OVERRIDES.format(cls="ContinueConfig", eg="max_new_tokens=256"))
+    p.add_argument("run", nargs="?", help="a focused (or codeflow) run directory: pairs.jsonl, config.json")
+    p.add_argument("--out", help="output directory (default: RUN/continuation)")
+    _add_backend_args(p, "the run's")
+    p.add_argument("--n", type=int, help="continuations per partial answer (default 1)")
+    p.add_argument("--temperature", type=float, help="default 0 (greedy); n > 1 needs one > 0")
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--max-new-tokens", type=int, help="default 512")
+    p.add_argument("--tests", choices=["auto", "reference", "run"],
+                   help="reference: the problems' own tests (focalpo eval); run: the tests the focused run found "
+                        "reliable (PageRank's ground truth); auto (default): reference when every problem has tests")
+    p.add_argument("--limit", type=int, help="only the first N pairs")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--workers", type=int, help="sandbox workers (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", default=None, help="replace an earlier result in --out")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    _add_config_args(p, "ContinueConfig")
+    p.set_defaults(func=_cmd_analyze_continue)
+
+
+def _cmd_analyze_continue(args) -> int:
+    from focalpo.continuation import SUMMARY_FILE, ContinueConfig, format_summary, run_continuation
+
+    cfg = _config(ContinueConfig, args, positional="run")
+    summary = run_continuation(cfg)
+    print(format_summary(summary, Path(cfg.out or Path(cfg.run) / "continuation") / SUMMARY_FILE))
     return 0
 
 
@@ -491,7 +530,7 @@ def _cmd_view(args) -> int:
 
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="the whole method end to end on a CPU in the toy world (tasks, SFT, focused, "
-                       "codeflow, localize, train 5 schemes, held-out pass@k, report)")
+                       "codeflow, localize, train each scheme on its pipeline's pairs, held-out pass@k, report)")
     p.add_argument("--output", default="focalpo-demo", help="demo directory (default ./focalpo-demo)")
     p.add_argument("--preset", choices=["quick", "mini", "full"], default=None, help="sizes (default quick)")
     p.add_argument("--full", action="store_true",
@@ -587,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_codeflow(sub)
     _add_merge(sub)
     _add_analyze(sub)
+    _add_analyze_continue(sub)
     _add_view(sub)
     _add_demo(sub)
     return parser
@@ -599,7 +639,10 @@ def main(argv: list[str] | None = None) -> int:
     from focalpo.card import record_command
 
     parser = build_parser()
-    record_command(sys.argv[1:] if argv is None else argv)  # for the dataset cards the run writes
+    argv = sys.argv[1:] if argv is None else list(argv)
+    record_command(argv)  # for the dataset cards the run writes
+    if argv[:2] == CONTINUE.split():
+        argv = [CONTINUE, *argv[2:]]
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may sit anywhere (`view PAIRS --out x title=t`): argparse leaves the ones
     # after a flag that follows the positional arguments unparsed

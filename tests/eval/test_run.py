@@ -419,3 +419,14 @@ def test_by_a_field_no_problem_has_and_a_window_on_undated_problems_fail_before_
     assert _run(data, samples, out, "--since", "2024-01-01") == 2
     assert "problem 'toy/add' has no contest_date" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_passed_in_order_matches_each_sample_line_to_its_result():
+    from focalpo.eval.run import passed_in_order
+
+    result = {"samples": [{"task_id": "b", "sample_index": 0, "status": "fail"},
+                          {"task_id": "a", "sample_index": 1, "status": "fail"},
+                          {"task_id": "a", "sample_index": 0, "status": "pass"}]}
+    assert passed_in_order(result, ["a", "b", "a"]) == [True, False, False]
+    with pytest.raises(KeyError, match="sample 1 of 'b'"):
+        passed_in_order(result, ["b", "b"])

@@ -23,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from focalpo.datasets_io import Source, data_source
 from focalpo.eval.errors import error_table, format_missing_modules, missing_module_counts
@@ -294,6 +294,21 @@ def _sample_indices(samples) -> list[int]:
     for s, _ in samples:
         out.append(seen.get(s["task_id"], 0))
         seen[s["task_id"]] = out[-1] + 1
+    return out
+
+
+def passed_in_order(result: dict, task_ids: Sequence[str]) -> list[bool]:
+    """Whether each sample passed, for the samples of a file whose task ids are `task_ids` in file order (a
+    sample's `sample_index` counts the samples of its task before it); KeyError names one without a result."""
+    passed = {(r["task_id"], r["sample_index"]): r["status"] == "pass" for r in result["samples"]}
+    seen: dict[str, int] = {}
+    out = []
+    for task_id in task_ids:
+        i = seen.get(task_id, 0)
+        seen[task_id] = i + 1
+        if (task_id, i) not in passed:
+            raise KeyError(f"no result for sample {i} of {task_id!r}")
+        out.append(passed[(task_id, i)])
     return out
 
 
