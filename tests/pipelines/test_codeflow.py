@@ -117,6 +117,7 @@ def test_other_outcomes(first_run):
     assert div["status"] == "never_fixed" and div["iterations"] == 3 and div["pair"] is None
     assert [v["passed"] for v in div["versions"]] == [False, False, False]
     assert (records["cf/bad"]["status"], records["cf/bad"]["reason"]) == ("rejected", "no_code")
+    assert records["cf/bad"]["answer"] == DIALOGUES["cf/bad"][0] and "answer" not in records["cf/add"]
     fmt = records["cf/fmt"]
     assert fmt["status"] == "fixed" and fmt["iterations"] == 3
     assert fmt["versions"][1]["format_error"] == "no_code"

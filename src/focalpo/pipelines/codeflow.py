@@ -294,6 +294,8 @@ def build_record(flow: _Flow, pair, filters: dict | None, judge: dict | None) ->
         "iterations": len([m for m in flow.messages if m["role"] == "assistant"]), "versions": flow.versions,
         "pair": pair.to_json() if pair is not None else None, "filters": filters, "judge": judge,
     }  # fmt: skip
+    if flow.status == "rejected":  # the answer itself, to see why it could not be used
+        record["answer"] = next(m["content"] for m in flow.messages if m["role"] == "assistant")
     if flow.answer is not None:
         record.update(solution_file=flow.answer.solution_name, test_file=flow.answer.test_name,
                       test_code=flow.answer.test_code, packages=list(flow.answer.packages),
