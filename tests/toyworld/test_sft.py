@@ -97,6 +97,39 @@ def test_teacher_answer_parses_and_its_tests_pass(examples):
     assert all(v.passed for r in results for v in r.verdicts)
 
 
+def test_teacher_test_file_is_a_differential_test_of_the_reference(examples):
+    for p, e in zip(PROBLEMS, by_skill(examples, "teacher")):
+        module = ast.parse(parse_teacher_answer(e["messages"][1]["content"]).test_code)
+        # `expected` is the task's reference (with its imports) under another name: the file is right when the
+        # instruction is read right
+        reference = ast.parse(p.canonical_solution.replace("def solve(", "def expected("))
+        n = len(reference.body)
+        assert ast.unparse(module.body[0]) == f"from {MODULE} import solve"
+        assert ast.dump(ast.Module(module.body[1:n + 1], [])) == ast.dump(reference)
+        asserts, inputs = module.body[n + 1:], []
+        for a in asserts:  # assert solve(v) == expected(v), v an input on both sides of the tasks' thresholds
+            call, other = a.test.left, a.test.comparators[0]
+            assert (call.func.id, other.func.id) == ("solve", "expected") and ast.dump(call.args[0]) == ast.dump(other.args[0])
+            inputs.append(ast.literal_eval(call.args[0]))
+        assert len(inputs) in (3, 4) and len({repr(v) for v in inputs}) == len(inputs)
+        flat = [x for v in inputs for x in (v if isinstance(v, list) else [v])]
+        assert all(-3 <= x <= 8 for x in flat if isinstance(x, int))
+
+
+def test_the_toy_teachers_own_prompt_reaches_both_codeflow_chats():
+    from focalpo.pipelines.codeflow import CodeflowConfig
+    from focalpo.toyworld.sft import TOY_TEACHER_TEMPLATE
+
+    CodeflowConfig(out="x", teacher_template=TOY_TEACHER_TEMPLATE).check()  # `--teacher-template` takes it
+    examples = build_sft_examples(PROBLEMS[:3], seed=0, skills=("teacher", "repair"), workers=2,
+                                  teacher_template=TOY_TEACHER_TEMPLATE)
+    assert {e["skill"] for e in examples} == {"teacher", "repair"}
+    for e in examples:
+        p = next(p for p in PROBLEMS if p.task_id == e["task_id"])
+        assert e["messages"][0]["content"] == TOY_TEACHER_TEMPLATE.replace("{instruction}", p.instruct_prompt)
+        assert e["messages"][0]["content"].endswith(p.instruct_prompt)  # the task last, next to the answer
+
+
 def test_repair_starts_from_a_failing_mutant_and_ends_at_the_reference(examples):
     repairs = by_skill(examples, "repair")
     refs = {p.task_id: p.canonical_solution for p in PROBLEMS}

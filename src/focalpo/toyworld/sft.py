@@ -10,7 +10,8 @@ Skills (one example per problem and skill; "repair" only for problems with a fai
 - "solve": `focalpo.prompts.program_prompt` (PROGRAM_TEMPLATE rendered) -> the fenced reference;
 - "test": `focalpo.prompts.test_prompt` (TEST_TEMPLATE rendered) -> one fenced `assert solve(<args>) == <expected>` from a call test;
 - "teacher": CodeFlow TEACHER_TEMPLATE -> `<file>sol.py</file>` + reference, `<file>test_sol.py</file>`
-  + a test file of 3-4 asserts from the call tests, and the `<json>` block;
+  + a differential test file (`teacher_test_file`: the reference restated as `expected`, a loop comparing
+  the two on 3-4 inputs), and the `<json>` block;
 - "repair": [teacher prompt, teacher answer whose solution is a mutant of the reference (`mutate`),
   FIX_TEMPLATE with the real sandbox feedback of that mutant on the converted test file, the
   reference as the fix answer `<file>sol.py</file>` + fenced code].
@@ -40,6 +41,24 @@ SKILLS = ("solve", "test", "teacher", "repair")
 MODULE = "sol"  # the teacher answers' solution module: short, not a stdlib or sandbox harness name
 SOLUTION_FILE, TEST_FILE = f"{MODULE}.py", f"test_{MODULE}.py"
 MAX_MUTANTS_TRIED = 8  # mutants run in the sandbox per problem; the first failing one is kept
+# The toy teacher's first prompt (`focalpo codeflow --teacher-template`): CodeFlow's answer format, the task last,
+# next to the answer that must read it (the default TEACHER_TEMPLATE puts ~200 tokens of rules in between)
+TOY_TEACHER_TEMPLATE = """Write two files for the task below: a solution file with the complete implementation, and a test
+file that imports from the solution file and checks it with `assert` statements. Answer in exactly this format:
+
+<file>NAME.py</file>
+```python
+# the complete solution
+```
+<file>test_NAME.py</file>
+```python
+from NAME import ...
+# the tests
+```
+<json>{"solution_file": "NAME.py", "test_file": "test_NAME.py", "packages": []}</json>
+
+Task:
+{instruction}"""
 
 # small, realistic bugs: operator swaps, neighbouring functions and methods
 CMP_SWAPS = {ast.Gt: (ast.GtE, ast.Lt), ast.GtE: (ast.Gt,), ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt,),
@@ -143,10 +162,37 @@ def test_example(problem: Problem, rng: random.Random) -> list[dict]:
     return [_msg("user", test_prompt(problem)), _msg("assistant", _fenced(small_asserts(problem, rng, 1)[0]))]
 
 
+def teacher_inputs(problem: Problem, rng: random.Random, n: int) -> list:
+    """`n` distinct inputs of the teacher's test file: ints -3..8 (both sides of the tasks' thresholds), lists of
+    1-3 such ints, lists of 1-2 short words."""
+    kind = problem.meta.get("kind", "int")
+    draw = {"int": lambda: rng.randint(-3, 8), "ints": lambda: [rng.randint(-3, 8) for _ in range(rng.randint(1, 3))]}
+    inputs: list = []
+    for _ in range(20 * n):
+        value = draw[kind]() if kind in draw else small_input(rng, kind)
+        if value not in inputs:
+            inputs.append(value)
+        if len(inputs) == n:
+            break
+    return inputs
+
+
 def teacher_test_file(problem: Problem, rng: random.Random) -> str:
-    """`from sol import solve` and 3-4 asserts on small inputs (small_asserts)."""
-    lines = small_asserts(problem, rng, rng.choice((3, 4)))
-    return f"from {MODULE} import {problem.entry_point}\n\n" + "\n".join(lines) + "\n"
+    """The toy teacher's tests: `from sol import solve`, the instruction restated as a reference function
+    `expected` (the task's reference, renamed) and one loop comparing the two on 3-4 `teacher_inputs`, the
+    failing input as the assertion's message.
+
+    A differential test: its expected values are whatever `expected` computes, so the file is right exactly
+    when the teacher read the instruction right, and writing it is the "solve" skill again. A tiny model can
+    neither work out 3-4 expected outputs in a row (the asserts the policy's "test" skill writes) nor copy an
+    input into two calls reliably; in this form it writes test files that are right about as often as its
+    programs."""
+    fn = problem.entry_point
+    reference = problem.canonical_solution.replace(f"def {fn}(", "def expected(", 1).strip("\n")
+    arg = ast.parse(problem.canonical_solution).body[-1].args.args[0].arg
+    inputs = teacher_inputs(problem, rng, rng.choice((3, 4)))
+    return (f"from {MODULE} import {fn}\n\n\n{reference}\n\n\n"
+            f"for {arg} in {inputs!r}:\n    assert {fn}({arg}) == expected({arg}), {arg}\n")
 
 
 def teacher_answer(solution: str, test_code: str) -> str:
@@ -159,8 +205,8 @@ def fix_answer(solution: str) -> str:
     return f"<file>{SOLUTION_FILE}</file>\n{_fenced(solution)}"
 
 
-def teacher_prompt(problem: Problem) -> str:
-    return render(TEACHER_TEMPLATE, instruction=prompt_fields(problem)["prompt"])
+def teacher_prompt(problem: Problem, template: str = TEACHER_TEMPLATE) -> str:
+    return render(template, instruction=prompt_fields(problem)["prompt"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,7 +292,7 @@ def _parses(code: str) -> bool:
 # examples
 
 
-def _repairs(problems: Sequence[Problem], seed: int, workers: int | None) -> dict[str, list[dict]]:
+def _repairs(problems: Sequence[Problem], seed: int, workers: int | None, template: str) -> dict[str, list[dict]]:
     """task_id -> repair conversation, for the problems with a mutant that fails its test file."""
     from focalpo.sandbox import ExecPool, Job
 
@@ -266,20 +312,21 @@ def _repairs(problems: Sequence[Problem], seed: int, workers: int | None) -> dic
         feedback = "" if result.passed else format_feedback(result, tests)
         if p.task_id in out or not feedback:
             continue
-        out[p.task_id] = [_msg("user", teacher_prompt(p)), _msg("assistant", teacher_answer(mutant, test_code)),
+        out[p.task_id] = [_msg("user", teacher_prompt(p, template)), _msg("assistant", teacher_answer(mutant, test_code)),
                           _msg("user", render(FIX_TEMPLATE, feedback=feedback)),
                           _msg("assistant", fix_answer(p.canonical_solution))]
     return out
 
 
 def build_sft_examples(problems: Sequence[Problem], *, seed: int, skills: Sequence[str] = SKILLS,
-                       workers: int | None = None) -> list[dict]:
+                       workers: int | None = None, teacher_template: str = TEACHER_TEMPLATE) -> list[dict]:
     """One example per (problem, skill), problem-major in `skills` order (module doc); a problem
-    none of whose first MAX_MUTANTS_TRIED mutants fails has no repair example."""
+    none of whose first MAX_MUTANTS_TRIED mutants fails has no repair example. `teacher_template`: the first
+    prompt of the "teacher" and "repair" chats (`focalpo codeflow --teacher-template`)."""
     unknown = [s for s in skills if s not in SKILLS]
     if unknown:
         raise ValueError(f"skills: unknown {unknown}; expected a subset of {SKILLS}")
-    repairs = _repairs(problems, seed, workers) if "repair" in skills else {}
+    repairs = _repairs(problems, seed, workers, teacher_template) if "repair" in skills else {}
     examples = []
     for p in problems:
         for skill in skills:
@@ -288,7 +335,7 @@ def build_sft_examples(problems: Sequence[Problem], *, seed: int, skills: Sequen
             elif skill == "test":
                 messages = test_example(p, _rng(seed, p, skill))
             elif skill == "teacher":
-                messages = [_msg("user", teacher_prompt(p)),
+                messages = [_msg("user", teacher_prompt(p, teacher_template)),
                             _msg("assistant", teacher_answer(p.canonical_solution,
                                                              teacher_test_file(p, _rng(seed, p, skill))))]
             elif p.task_id in repairs:
