@@ -78,6 +78,17 @@ def test_paired_table_pairs_units_by_seed_and_task():
     assert table["dpo"]["sft"]["mean_diff"] == pytest.approx((1 + 0 + 0 + 1) / 4)
 
 
+def test_paired_table_with_each_methods_own_baselines():
+    from focalpo.report.stats import paired_table
+
+    per_task = {"sft": {"t1": 0, "t2": 0}, "dpo@a": {"t1": 1, "t2": 0}, "m": {"t1": 1, "t2": 1}, "dpo@b": {"t1": 0, "t2": 0}}
+    table = paired_table([{"seed": 0, "per_task": per_task}],
+                         baselines={"m": {"sft": "sft", "dpo": "dpo@a"}, "dpo@a": {"sft": "sft"}}, resamples=100)
+    assert set(table) == {"m", "dpo@a"}  # methods without baselines are left out
+    assert set(table["m"]) == {"sft", "dpo"} and table["m"]["dpo"]["mean_diff"] == 0.5  # vs dpo@a, labelled dpo
+    assert table["m"]["sft"]["mean_diff"] == 1.0 and table["dpo@a"]["sft"]["mean_diff"] == 0.5
+
+
 def test_no_minimum_detectable_difference_without_any_difference():
     from focalpo.report.stats import paired_difference
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from focalpo.pairs import PreferencePair, read_pairs, write_pairs
 from focalpo.report.render import markdown, report_blocks
-from focalpo.toyworld.demo import TRUE_LABELS, oracle_pairs, oracle_summary
+from focalpo.toyworld.demo import ARMS, TRUE_LABELS, baselines, oracle_pairs, oracle_summary
 
 
 def test_oracle_pairs_keeps_the_confirmed_labels_only(tmp_path):
@@ -22,15 +22,25 @@ def test_oracle_pairs_keeps_the_confirmed_labels_only(tmp_path):
 def test_oracle_summary_and_its_report_section():
     per_task = {"sft": {"a": 0, "b": 0, "c": 1}}
     seeds = [{"seed": 0, "results": {"sft": {"pass@1": 1 / 3}}, "per_task": per_task, "pairs": {"total": 3, "oracle": 2},
-              "results_oracle": {"dpo@oracle": {"pass@1": 2 / 3}, "focused@oracle": {"pass@1": 1.0}},
-              "per_task_oracle": {"dpo@oracle": {"a": 1, "b": 0, "c": 1}, "focused@oracle": {"a": 1, "b": 1, "c": 1}},
+              "results_oracle": {"dpo@focused": {"pass@1": 2 / 3}, "focused": {"pass@1": 1.0}},
+              "per_task_oracle": {"dpo@focused": {"a": 1, "b": 0, "c": 1}, "focused": {"a": 1, "b": 1, "c": 1}},
               "stage_seconds": {}},
              {"seed": 1, "results": {"sft": {"pass@1": 0.0}}, "per_task": {"sft": {"a": 0}}, "pairs": {"total": 1},
               "results_oracle": {}, "stage_seconds": {}}]  # seed 1: no confirmed pair, no oracle arm
     table, paired = oracle_summary(seeds)
-    assert table["focused@oracle"]["pass@1"]["values"] == [1.0]
-    assert set(paired["focused@oracle"]) == {"sft", "dpo@oracle"}
-    assert paired["focused@oracle"]["sft"]["mean_diff"] == 2 / 3 and paired["focused@oracle"]["sft"]["units"] == 3
+    assert table["focused"]["pass@1"]["values"] == [1.0]
+    assert set(paired["focused"]) == {"sft", "dpo"}  # dpo: the DPO arm on the same (oracle-filtered) pairs
+    assert paired["focused"]["sft"]["mean_diff"] == 2 / 3 and paired["focused"]["sft"]["units"] == 3
+    assert paired["focused"]["dpo"]["mean_diff"] == 1 / 3 and set(paired["dpo@focused"]) == {"sft"}
     md = markdown(report_blocks({"seeds": seeds, "paired_oracle": paired}, viewer=None))
     assert "## Trained on oracle-filtered pairs" in md and "2, 0 pairs per seed" in md
-    assert "| focused@oracle | dpo@oracle | +33.3 |" in md
+    assert "| focused | dpo | +33.3 |" in md
+
+
+def test_each_arm_is_compared_with_dpo_on_its_own_pipelines_pairs():
+    table = baselines(ARMS)
+    assert table["focused"] == {"sft": "sft", "dpo": "dpo@focused"}
+    assert table["target"] == table["target-rpo"] == table["rpo@codeflow"] == {"sft": "sft", "dpo": "dpo@codeflow"}
+    assert table["dpo@focused"] == table["dpo@codeflow"] == {"sft": "sft"}
+    # without a DPO arm on a pipeline there is no dpo baseline for its arms
+    assert baselines([("target", "target", "codeflow")]) == {"target": {"sft": "sft"}}

@@ -72,8 +72,13 @@ def _seed_result(seed: int, sft: float, dpo: float) -> dict:
                                       "dropped": {"programs_duplicate": 2}},
                           "codeflow": {"problems": 1, "reached_sandbox": 1, "candidate_pairs": 1, "pairs_kept": 1,
                                        "status": {"fixed": 1}, "filters": {"judge": 0}}},
-            "results": {"sft": {"pass@1": sft}, "dpo": {"pass@1": dpo}},
-            "stage_seconds": {"tasks": 0.5 + seed, "train:dpo": 2.0},
+            "results": {"sft": {"pass@1": sft}, "dpo@focused": {"pass@1": dpo}},
+            "continuation": {"chosen_mid": 0.5, "rejected_mid": 0.0, "pairs": 2, "n": 1, "tests": "reference",
+                             "chosen_better": 1, "rejected_better": 0},
+            "training": {"dpo@focused": {"tokens/weighted_fraction": 1.0, "tokens/mean_weight": 1.0, "loss": 0.6,
+                                         "validation": {"eval_loss": 0.7, "eval_localized/margins": 0.125,
+                                                        "eval_localized/accuracies": 0.5}}},
+            "stage_seconds": {"tasks": 0.5 + seed, "train:dpo@focused": 2.0},
             "audit": {"focused": {"pairs": 2, "chosen_correct": 1, "rejected_incorrect": 2},
                       "codeflow": {"pairs": 1, "chosen_correct": 1, "rejected_incorrect": 0}}}
 
@@ -97,10 +102,11 @@ def demo_dir(tmp_path_factory):
     (d / "runs" / "focused" / "records.jsonl").write_text(
         "".join(json.dumps(_focused_record(t, p)) + "\n" for t, p in (("toy/1", conv[0]), ("toy/2", conv[1]))))
     (d / "runs" / "codeflow" / "records.jsonl").write_text(json.dumps(_codeflow_record("toy/cf", conv[2])) + "\n")
-    for offset, scheme in enumerate(("dpo", "focused")):
+    for offset, scheme in enumerate(("dpo@focused", "focused")):
         _metrics(d / "models" / scheme / "metrics.jsonl", 0.05 * offset)
     (d / "models" / "focused" / "train_config.yaml").write_text("scheme: focused\nscheme_options:\n  w_focused: 3.0\n")
-    demo = {"preset": "mini", "config": {"schemes": ["dpo", "focused", "target"]}, "seeds": [_seed_result(0, 0.2, 0.4)],
+    arms = [["dpo@focused", "dpo", "focused"], ["focused", "focused", "focused"], ["target", "target", "codeflow"]]
+    demo = {"preset": "mini", "config": {"arms": arms}, "seeds": [_seed_result(0, 0.2, 0.4)],
             "wall_seconds": 12.5}
     paths = write_report(d, demo)
     return d, paths, conv
@@ -124,10 +130,13 @@ def test_write_report_writes_every_file(demo_dir):
 
 def test_markdown_report_numbers(demo_dir):
     md = demo_dir[1]["report.md"].read_text()
-    assert "| sft | 20.0 |" in md and "| dpo | 40.0 |" in md and "±" not in md  # one seed: no interval
+    assert "| sft | 20.0 |" in md and "| dpo@focused | 40.0 |" in md and "±" not in md  # one seed: no interval
+    assert ("`dpo@focused`, `focused` on the focused pairs; `target` on the codeflow pairs") in md
+    assert "## Continuation test (Focused-DPO)" in md and "| 0 | 2 | 50.0 | 0.0 | 1 / 0 |" in md
+    assert "## Validation pairs: localised-token margin" in md and "| dpo@focused | 0.125 | 0.500 | - | 0.700 | 1 |" in md
     assert "| 0 | 2 | 1 | 3 |" in md  # pairs: seed, focused, codeflow, total
     assert "| focused status: ok | 2 |" in md and "| codeflow filters: judge | 0 |" in md
-    assert "| train:dpo | 2.0 |" in md and "Total wall time: 12.5 s." in md
+    assert "| train:dpo@focused | 2.0 |" in md and "Total wall time: 12.5 s." in md
     assert "| 0 | focused | 2 | 1 | 2 |" in md and "| 0 | codeflow | 1 | 1 | 0 |" in md  # the label audit
     assert "![greedy pass@1 per method](pass_at_1.png)" in md and "(pairs.html)" in md
 

@@ -7,8 +7,9 @@
 
 A block is (kind, ...): ("h", level, text), ("p", text with `code`), ("table", header, rows),
 ("img", name, alt, png bytes), ("link", href, text). `demo` is the dict `run_demo` writes as demo.json:
-{"preset", "config", "seeds": [{"seed", "results", "pairs", "summaries", "audit", "stage_seconds",
-"training_skipped"}], "wall_seconds"}. Every text is escaped in HTML; `html_page` and `json_in_script`
+{"preset", "config" (its "arms"), "seeds": [{"seed", "results", "results_oracle", "pairs", "summaries", "audit",
+"continuation", "training" (per arm, its "validation"), "stage_seconds", "training_skipped"}], "paired",
+"paired_oracle", "wall_seconds"}. Every text is escaped in HTML; `html_page` and `json_in_script`
 are shared with `focalpo.report.viewer` so that both pages look alike and never let data close a tag.
 """
 
@@ -45,7 +46,8 @@ def _fmt(cell: dict | None, n_seeds: int) -> str:
 _PAIRED_NOTE = ("Greedy pass@1 of each method minus a baseline's on the same held-out tasks and seeds, in points: the "
                 "mean difference, its 95 % paired-bootstrap interval (units: seed x task), the exact sign test's "
                 "p-value over the tasks where the two differ (McNemar), the tasks better / worse, and the smallest "
-                "difference these tasks would detect with 80 % power (MDD).")
+                "difference these tasks would detect with 80 % power (MDD). `dpo` is the DPO arm trained on the same "
+                "pipeline's pairs as the method.")
 
 
 def paired_rows(paired: dict) -> tuple[list[str], list[list[str]]]:
@@ -59,6 +61,19 @@ def paired_rows(paired: dict) -> tuple[list[str], list[list[str]]]:
             rows.append([method, base, f"{100 * c['mean_diff']:+.1f}", f"[{100 * lo:+.1f}, {100 * hi:+.1f}]",
                          f"{c['p_value']:.3g}", f"{c['better']} / {c['worse']}", str(c["units"]), mdd])
     return header, rows
+
+
+def validation_rows(seeds: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the arms' validation metrics (seeds[i].training[arm].validation), mean over seeds."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for r in seeds:
+        for arm, t in (r.get("training") or {}).items():
+            for k, v in (t.get("validation") or {}).items():
+                values.setdefault(arm, {}).setdefault(k, []).append(v)
+    keys = ("eval_localized/margins", "eval_localized/accuracies", "eval_rewards/accuracies", "eval_loss")
+    rows = [[arm, *(f"{statistics.fmean(m[k]):.3f}" if k in m else "-" for k in keys), str(max(map(len, m.values())))]
+            for arm, m in values.items()]
+    return ["arm", "localised margin", "localised accuracy", "accuracy (weighted)", "loss", "seeds"], rows
 
 
 def table_rows(table: dict) -> tuple[list[str], list[list[str]]]:
@@ -130,15 +145,42 @@ def report_blocks(demo: dict, plots: dict | None = None, *, viewer: str | None =
     ]
     if plots:
         blocks += _plot_blocks(plots, PASS_PNG, "greedy pass@1 per method")
+    arms = demo.get("config", {}).get("arms")
+    if arms:
+        by_pipeline: dict[str, list[str]] = {}
+        for name, _, pipeline in arms:
+            by_pipeline.setdefault(pipeline, []).append(f"`{name}`")
+        blocks.append(("p", "Each arm is one weight scheme trained from the SFT policy on one pipeline's pairs, as in "
+                            "its paper: " + "; ".join(f"{', '.join(names)} on the {pipeline} pairs"
+                                                      for pipeline, names in by_pipeline.items()) + "."))
     if demo.get("paired"):
         blocks += [("h", 2, "Paired differences"), ("p", _PAIRED_NOTE), ("table", *paired_rows(demo["paired"]))]
+    validation = validation_rows(seeds)
+    if validation[1]:
+        blocks += [("h", 2, "Validation pairs: localised-token margin"),
+                   ("p", "Held-out pairs of each arm's pipeline (every 5th), scored after training: β·(Σ over the "
+                         "localised tokens of log π − log π_ref, chosen minus rejected), and the share of pairs where "
+                         "it is positive; mean over seeds. Unlike the training margins it weighs every scheme's "
+                         "tokens alike, so arms compare on one scale."),
+                   ("table", *validation)]
+    cont = [r for r in seeds if r.get("continuation")]
+    if cont:
+        blocks += [("h", 2, "Continuation test (Focused-DPO)"),
+                   ("p", "The policy continues each focused pair's answer from the common prefix + the chosen middle, "
+                         "and from the common prefix + the rejected middle (greedy, `focalpo analyze continue`); "
+                         "the programs run on the reference tests. Focused-DPO reports 90.02 % vs 3.17 %."),
+                   ("table", ["seed", "pairs", "pass@1 from chosen middle", "pass@1 from rejected middle",
+                              "chosen better / worse"],
+                    [[str(r["seed"]), str(r["continuation"]["pairs"]), f"{100 * r['continuation']['chosen_mid']:.1f}",
+                      f"{100 * r['continuation']['rejected_mid']:.1f}",
+                      f"{r['continuation']['chosen_better']} / {r['continuation']['rejected_better']}"] for r in cont])]
     oracle = [{"results": r["results_oracle"]} for r in seeds if r.get("results_oracle")]
     if oracle:
         counts = ", ".join(str(r["pairs"].get("oracle", 0)) for r in seeds)
         blocks += [("h", 2, "Trained on oracle-filtered pairs"),
-                   ("p", "The same schemes, budgets and seeds, trained on the pairs whose labels the toy world's "
-                         f"reference tests confirm (chosen correct, rejected wrong): {counts} pairs per seed. Beside "
-                         "the table above it separates label quality from token weighting."),
+                   ("p", "The same arms, budgets and seeds, trained on the pairs whose labels the toy world's "
+                         f"reference tests confirm (chosen correct, rejected wrong): {counts} pairs per seed; greedy "
+                         "pass@1 only. Beside the table above it separates label quality from token weighting."),
                    ("table", *table_rows(aggregate(oracle)))]
         if demo.get("paired_oracle"):
             blocks.append(("table", *paired_rows(demo["paired_oracle"])))

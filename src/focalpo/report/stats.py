@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from collections.abc import Mapping, Sequence
 
 # two-sided 95 %: t_{0.975, df} for df = 1..30; beyond, the normal 1.96 (2.040 at df 31: at most 4 % narrow)
 T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788, 2.1604,
@@ -79,9 +80,12 @@ def _mdd80(d: list[float]) -> float:
     return 2.8 * statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0
 
 
-def paired_table(seeds: list[dict], baselines: tuple[str, ...] = ("sft", "dpo"), **options) -> dict:
-    """method -> baseline -> `paired_difference` of their per-task outcomes (each seed: {"per_task": method ->
-    task_id -> value}), over the (seed, task) units both have; methods or baselines without outcomes are left out."""
+def paired_table(seeds: list[dict], baselines: Sequence[str] | Mapping[str, Mapping[str, str]] = ("sft", "dpo"),
+                 **options) -> dict:
+    """method -> label -> `paired_difference` of the method's and the baseline's per-task outcomes (each seed:
+    {"per_task": method -> task_id -> value}), over the (seed, task) units both have. `baselines`: names every
+    method is compared with (label = name), or method -> {label: baseline name} (each method its own baselines:
+    the DPO run on the same pairs, labelled "dpo"). Methods or baselines without outcomes are left out."""
     outcomes: dict[str, dict[tuple, float]] = {}
     for r in seeds:
         for method, tasks in (r.get("per_task") or {}).items():
@@ -89,11 +93,12 @@ def paired_table(seeds: list[dict], baselines: tuple[str, ...] = ("sft", "dpo"),
                 outcomes.setdefault(method, {})[(r["seed"], task)] = v
     table: dict = {}
     for method in outcomes:
-        for base in baselines:
+        bases = baselines.get(method, {}) if isinstance(baselines, Mapping) else {b: b for b in baselines}
+        for label, base in bases.items():
             if base == method or base not in outcomes:
                 continue
             units = sorted(outcomes[method].keys() & outcomes[base].keys())
             if units:
-                table.setdefault(method, {})[base] = paired_difference(
+                table.setdefault(method, {})[label] = paired_difference(
                     [outcomes[method][u] for u in units], [outcomes[base][u] for u in units], **options)
     return table

@@ -4,7 +4,7 @@
     paths = write_report(Path("focalpo-demo"), demo)   # demo: the dict run_demo writes as demo.json
 
 What is specific to the demo lives here: where a seed's files are (`out` itself with one seed, else
-out/seed-<s>), which metrics files the curves come from (models/<scheme>/metrics.jsonl of the first seed),
+out/seed-<s>), which metrics files the curves come from (models/<arm>/metrics.jsonl of the first seed),
 and which pair viewer the report links to. The pair viewer itself is written by the demo's `view` stage
 (`focalpo view data/pairs.jsonl`, `focalpo.report.viewer`); here only the page that stands in for it when
 there is none (no pairs) or several (one per seed: an index linking to seed-<s>/pairs.html).
@@ -38,14 +38,17 @@ def seed_dirs(out: Path, demo: dict) -> list[tuple[int, Path]]:
     return [(s, out if len(seeds) == 1 else out / f"seed-{s}") for s in seeds]
 
 
-def demo_schemes(demo: dict) -> list[str]:
-    """The schemes the demo trained (its config), else every registered one."""
-    schemes = demo.get("config", {}).get("schemes")
-    if not schemes:
-        from focalpo.weights import SCHEMES
+def demo_arms(demo: dict) -> list[str]:
+    """The arms the demo trained (its config's `arms`, else its `schemes` as in earlier demos), else every
+    registered scheme."""
+    config = demo.get("config", {})
+    if config.get("arms"):
+        return [name for name, _, _ in config["arms"]]
+    if config.get("schemes"):
+        return list(config["schemes"])
+    from focalpo.weights import SCHEMES
 
-        schemes = list(SCHEMES)
-    return list(schemes)
+    return list(SCHEMES)
 
 
 def viewer_stand_in(out: Path, demo: dict) -> str | None:
@@ -68,7 +71,7 @@ def write_report(out: Path, demo: dict) -> dict[str, Path]:
     stand-in into `out`; returns name -> path of what was written."""
     out = Path(out)
     (first_seed, first_dir), *_ = seed_dirs(out, demo)
-    metrics = {s: first_dir / "models" / s / "metrics.jsonl" for s in demo_schemes(demo)}
+    metrics = {s: first_dir / "models" / s / "metrics.jsonl" for s in demo_arms(demo)}
     tasks = demo.get("config", {}).get("heldout_tasks")
     plots = {PASS_PNG: plot_pass_at_1(aggregate(demo["seeds"]), tasks=tasks),
              CURVES_PNG: plot_training_curves(metrics, first_seed)}
