@@ -40,7 +40,20 @@ single ```python code block; do not write the solution."""
 
 COMPLETE_STOP = ["\nif __name__", "\ndef main(", "\nprint(", "\n```"]  # evalplus' stops for base models
 
-TEACHER_TEMPLATE = """You are an expert Python programmer. Solve the programming task below.
+# CodeFlow's answer format, as the teacher prompts show it (parsed by focalpo.pipelines.codeflow_format)
+TEACHER_ANSWER_FORMAT = """<file>NAME.py</file>
+```python
+# the complete solution
+```
+<file>test_NAME.py</file>
+```python
+from NAME import ...
+# the tests
+```
+<json>{"solution_file": "NAME.py", "test_file": "test_NAME.py", "packages": []}</json>
+"""
+
+TEACHER_TEMPLATE = ("""You are an expert Python programmer. Solve the programming task below.
 
 Task:
 {instruction}
@@ -52,19 +65,11 @@ behaviour per check. The tests must not read stdin, files or the network.
 
 Answer in exactly this format (NAME: a short lowercase module name of letters, digits and "_"):
 
-<file>NAME.py</file>
-```python
-# the complete solution
-```
-<file>test_NAME.py</file>
-```python
-from NAME import ...
-# the tests
-```
-<json>{"solution_file": "NAME.py", "test_file": "test_NAME.py", "packages": []}</json>
-
-List in "packages" the third-party packages the code needs (none for the standard library).
 """
+    + TEACHER_ANSWER_FORMAT
+    + """
+List in "packages" the third-party packages the code needs (none for the standard library).
+""")
 
 FIX_TEMPLATE = """Running your tests against your solution failed:
 

@@ -34,7 +34,15 @@ from typing import Sequence
 from focalpo.io import atomic_path
 from focalpo.pipelines.codeflow_tests import format_feedback, test_file_to_tests
 from focalpo.problems.types import Problem
-from focalpo.prompts import FIX_TEMPLATE, TEACHER_TEMPLATE, program_prompt, prompt_fields, render, test_prompt
+from focalpo.prompts import (
+    FIX_TEMPLATE,
+    TEACHER_ANSWER_FORMAT,
+    TEACHER_TEMPLATE,
+    program_prompt,
+    prompt_fields,
+    render,
+    test_prompt,
+)
 from focalpo.toyworld.tasks import LETTERS, run_reference
 
 SKILLS = ("solve", "test", "teacher", "repair")
@@ -43,22 +51,12 @@ SOLUTION_FILE, TEST_FILE = f"{MODULE}.py", f"test_{MODULE}.py"
 MAX_MUTANTS_TRIED = 8  # mutants run in the sandbox per problem; the first failing one is kept
 # The toy teacher's first prompt (`focalpo codeflow --teacher-template`): CodeFlow's answer format, the task last,
 # next to the answer that must read it (the default TEACHER_TEMPLATE puts ~200 tokens of rules in between)
-TOY_TEACHER_TEMPLATE = """Write two files for the task below: a solution file with the complete implementation, and a test
+TOY_TEACHER_TEMPLATE = ("""Write two files for the task below: a solution file with the complete implementation, and a test
 file that imports from the solution file and checks it with `assert` statements. Answer in exactly this format:
 
-<file>NAME.py</file>
-```python
-# the complete solution
-```
-<file>test_NAME.py</file>
-```python
-from NAME import ...
-# the tests
-```
-<json>{"solution_file": "NAME.py", "test_file": "test_NAME.py", "packages": []}</json>
-
+""" + TEACHER_ANSWER_FORMAT + """
 Task:
-{instruction}"""
+{instruction}""")
 
 # small, realistic bugs: operator swaps, neighbouring functions and methods
 CMP_SWAPS = {ast.Gt: (ast.GtE, ast.Lt), ast.GtE: (ast.Gt,), ast.Lt: (ast.LtE, ast.Gt), ast.LtE: (ast.Lt,),
