@@ -355,6 +355,21 @@ def _continuation(st: Stages, d: Path, seed: int) -> dict | None:
                                     "rejected_better")}
 
 
+def seed_tasks(cfg: DemoConfig, seed: int) -> tuple[dict[str, list], list]:
+    """({"sft_part", "focused_part", "codeflow_part"} -> train tasks, held-out tasks) of one seed. Each seed draws
+    its own tasks; with `share_sft` every seed has the first seed's SFT part (its policy and teacher were trained
+    on it) and its own focused and codeflow slices of one pool after it. Held-out tasks are another split."""
+    from focalpo.toyworld.tasks import generate_tasks
+
+    n_sft, n_fo, n_cf = cfg.sft_tasks, cfg.focused_tasks, cfg.codeflow_tasks
+    n_slices, pool_seed, index = (cfg.seeds, 0, seed) if cfg.share_sft else (1, seed, 0)
+    train = generate_tasks(n_sft + n_slices * (n_fo + n_cf), seed=pool_seed, difficulty=cfg.difficulty, split="train")
+    start = n_sft + index * (n_fo + n_cf)
+    parts = {"sft_part": train[:n_sft], "focused_part": train[start:start + n_fo],
+             "codeflow_part": train[start + n_fo:start + n_fo + n_cf]}
+    return parts, generate_tasks(cfg.heldout_tasks, seed=seed, difficulty=cfg.difficulty, split="heldout")
+
+
 def _sft_stages(st: Stages, d: Path, cfg: DemoConfig, sft_part: list, seed: int) -> tuple[Path, Path]:
     """Stages 2-4: the SFT data, the base model, the policy and the teacher; (policy, teacher) directories."""
     from focalpo.toyworld.model import create_toy_model
@@ -386,21 +401,12 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
     """Stages 1-12 for one seed in directory `d`; returns that seed's numbers. `shared`: the directory of the seed
     whose policy and teacher this one uses (share_sft), its SFT stages skipped."""
     from focalpo.toyworld.sft import TOY_TEACHER_TEMPLATE
-    from focalpo.toyworld.tasks import generate_tasks, write_tasks
+    from focalpo.toyworld.tasks import write_tasks
 
     st = Stages(progress, run_command)
     data = d / "data"
     with st.timed("tasks"):
-        n_sft, n_fo, n_cf = cfg.sft_tasks, cfg.focused_tasks, cfg.codeflow_tasks
-        # shared SFT: one pool of train tasks (seed 0's), the same SFT part, each seed its own focused and
-        # codeflow slice after it; else each seed draws its own tasks
-        n_draws = cfg.seeds if cfg.share_sft else 1
-        train = generate_tasks(n_sft + n_draws * (n_fo + n_cf), seed=0 if cfg.share_sft else seed,
-                               difficulty=cfg.difficulty, split="train")
-        start = n_sft + (seed if cfg.share_sft else 0) * (n_fo + n_cf)
-        heldout = generate_tasks(cfg.heldout_tasks, seed=seed, difficulty=cfg.difficulty, split="heldout")
-        parts = {"sft_part": train[:n_sft], "focused_part": train[start:start + n_fo],
-                 "codeflow_part": train[start + n_fo:start + n_fo + n_cf]}
+        parts, heldout = seed_tasks(cfg, seed)
         write_tasks(data / "train.jsonl", [*parts["sft_part"], *parts["focused_part"], *parts["codeflow_part"]])
         write_tasks(data / "heldout.jsonl", heldout)
         for name, problems in parts.items():

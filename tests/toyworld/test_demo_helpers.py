@@ -1,6 +1,7 @@
-"""The demo's oracle arm: pairs whose labels the reference tests confirm, and its tables.
+"""The demo's helpers, without running the demo: the oracle arm (pairs whose labels the reference tests confirm)
+and its tables, each arm's baselines, the tasks of seeds that share one policy and teacher.
 
-Run: .venv/bin/python -m pytest tests/toyworld/test_oracle.py -q
+Run: .venv/bin/python -m pytest tests/toyworld/test_demo_helpers.py -q
 """
 
 from __future__ import annotations
@@ -44,3 +45,25 @@ def test_each_arm_is_compared_with_dpo_on_its_own_pipelines_pairs():
     assert table["dpo@focused"] == table["dpo@codeflow"] == {"sft": "sft"}
     # without a DPO arm on a pipeline there is no dpo baseline for its arms
     assert baselines([("target", "target", "codeflow")]) == {"target": {"sft": "sft"}}
+
+
+def test_seeds_sharing_the_sft_models_share_its_tasks_and_nothing_else():
+    from dataclasses import replace
+
+    from focalpo.toyworld.demo import PRESETS, seed_tasks
+
+    cfg = replace(PRESETS["mini"], seeds=3, share_sft=True)
+    ids = [{name: {p.task_id for p in part} for name, part in seed_tasks(cfg, s)[0].items()} for s in range(3)]
+    keys = [{name: {p.meta.get("key", p.prompt) for p in part} for name, part in seed_tasks(cfg, s)[0].items()}
+            for s in range(3)]
+    assert ids[0]["sft_part"] == ids[1]["sft_part"] == ids[2]["sft_part"]
+    downstream = [k["focused_part"] | k["codeflow_part"] for k in keys]
+    assert all(len(ids[s]["focused_part"]) == cfg.focused_tasks and len(ids[s]["codeflow_part"]) == cfg.codeflow_tasks
+               for s in range(3))
+    assert not (downstream[0] & downstream[1]) and not (downstream[1] & downstream[2]) and not (downstream[0] & downstream[2])
+    assert not any(d & keys[0]["sft_part"] for d in downstream)
+    heldout = [{p.prompt for p in seed_tasks(cfg, s)[1]} for s in range(3)]
+    assert heldout[0] != heldout[1] and not any(h & (downstream[0] | keys[0]["sft_part"]) for h in heldout)
+    # without sharing, each seed draws all of its tasks from its own seed
+    own = replace(cfg, share_sft=False)
+    assert {p.prompt for p in seed_tasks(own, 1)[0]["sft_part"]} != {p.prompt for p in seed_tasks(own, 0)[0]["sft_part"]}
