@@ -161,9 +161,11 @@ def test_several_seeds_without_data(tmp_path):
     (tmp_path / "training_curves.png").write_bytes(PNG_MAGIC)
     skipped = [{**_seed_result(s, 0.2 * (s + 1), 0.4), "pairs": {"focused": 0, "codeflow": 0, "total": 0},
                 "training_skipped": "no preference pairs"} for s in (0, 1)]
-    paths = write_report(tmp_path, {"preset": "mini", "seeds": skipped, "wall_seconds": 3.0})
+    paths = write_report(tmp_path, {"preset": "mini", "config": {"share_sft": True}, "seeds": skipped,
+                                    "wall_seconds": 3.0})
     assert "training_curves.png" not in paths and not (tmp_path / "training_curves.png").exists()
     md = paths["report.md"].read_text()
+    assert "2 seed(s) of one policy and teacher (the first seed's SFT runs)" in md
     assert "| sft | 30.0 ± 127.1 |" in md and "95 % CI" in md
     assert "| tasks | 1.0 | 0.5 | 1.5 |" in md  # stage, mean over seeds, each seed
     assert "No plot `training_curves.png`: no training metrics" in md

@@ -139,7 +139,10 @@ def report_blocks(demo: dict, plots: dict | None = None, *, viewer: str | None =
         ("h", 1, "focalpo demo"),
         *(("p", f"WARNING: `focalpo {run}` gave no preference pair in seed(s) {', '.join(map(str, which))}: "
                 f"nothing in this report was trained on {run} pairs there.") for run, which in empty if which),
-        ("p", f"Preset `{demo.get('preset', 'custom')}`, {n} seed(s); pass@k in percent on held-out toy tasks{ci}. "
+        ("p", f"Preset `{demo.get('preset', 'custom')}`, {n} seed(s)"
+              + (" of one policy and teacher (the first seed's SFT runs)" if demo.get("config", {}).get("share_sft")
+                 and n > 1 else "")
+              + f"; pass@k in percent on held-out toy tasks{ci}. "
               "The numbers of a tiny model say the pipeline runs, not which scheme is better."),
         ("table", *table_rows(aggregate(seeds))),
     ]
