@@ -372,11 +372,11 @@ def _add_analyze_continue(sub) -> None:
 
 
 def _cmd_analyze_continue(args) -> int:
-    from focalpo.continuation import SUMMARY_FILE, ContinueConfig, format_summary, run_continuation
+    from focalpo.continuation import SUMMARY_FILE, ContinueConfig, format_summary, output_dir, run_continuation
 
     cfg = _config(ContinueConfig, args, positional="run")
     summary = run_continuation(cfg)
-    print(format_summary(summary, Path(cfg.out or Path(cfg.run) / "continuation") / SUMMARY_FILE))
+    print(format_summary(summary, output_dir(cfg) / SUMMARY_FILE))
     return 0
 
 

@@ -78,6 +78,11 @@ class ContinueConfig:
                 raise ValueError(f"analyze continue config: {message}")
 
 
+def output_dir(cfg: ContinueConfig) -> Path:
+    """`out`, else <run>/continuation."""
+    return Path(cfg.out) if cfg.out else Path(cfg.run) / "continuation"
+
+
 def partial_answers(pair) -> tuple[str, str]:
     """(common prefix + chosen middle, common prefix + rejected middle) of a pair (module doc)."""
     from focalpo.localize import common_prefix_suffix
@@ -190,7 +195,7 @@ def run_continuation(cfg: ContinueConfig, *, backend: Any = None) -> dict:
     cfg.check()
     run = Path(cfg.run)
     config = _run_config(run)
-    out = Path(cfg.out) if cfg.out else run / "continuation"
+    out = output_dir(cfg)
     if (out / SUMMARY_FILE).exists() and not cfg.overwrite:
         raise FileExistsError(f"{out / SUMMARY_FILE} exists; pass --overwrite to replace it, or --out another directory")
     pairs_path = run / "pairs.jsonl"
@@ -232,6 +237,7 @@ def run_continuation(cfg: ContinueConfig, *, backend: Any = None) -> dict:
         records = sample_records(problem, [partial + c for c in continuations], "complete" if complete else "instruct")
         samples += [{**r, "pair": i, "arm": arm} for r in records]
     out.mkdir(parents=True, exist_ok=True)
+    (out / SUMMARY_FILE).unlink(missing_ok=True)  # written last: its presence means a finished run
     write_jsonl(out / SAMPLES_FILE, samples)
     if not samples:
         verdicts = []
