@@ -143,7 +143,7 @@ def _backend(cfg: ContinueConfig, config: dict):
     if not name:
         raise ValueError("analyze continue config: backend: the run names none; give --backend")
     same = name == config.get("backend")
-    options = {**(config.get("backend_options") or {} if same else {}), **cfg.backend_options}
+    options = {**((config.get("backend_options") or {}) if same else {}), **cfg.backend_options}
     for key in ("model", "base_url"):
         value = getattr(cfg, key) or (config.get(key) if same else None)
         if value:
@@ -153,12 +153,13 @@ def _backend(cfg: ContinueConfig, config: dict):
 
 def _execute_run_tests(samples: list[dict], problems: dict, tests: dict[str, list[str]], cfg: ContinueConfig,
                        timeout: float) -> list[bool]:
+    from focalpo.extract import program_from_sample
     from focalpo.sandbox import AssertTest, ExecPool, Job
 
     jobs = []
-    for s in samples:
+    for s in samples:  # each program as `focalpo eval` builds it from the sample line
         problem = problems[s["task_id"]]
-        program = problem.complete(s["completion"]) if "completion" in s else problem.program_for(s["solution"])
+        program = problem.program_for(program_from_sample(s, problem.code_prefix))
         jobs.append(Job(program, [AssertTest(f"t{j}", code=a, time_limit=timeout)
                                   for j, a in enumerate(tests[s["task_id"]])]))
     with ExecPool(workers=cfg.workers) as pool:
@@ -207,18 +208,18 @@ def run_continuation(cfg: ContinueConfig, *, backend: Any = None) -> dict:
     if missing:
         raise ValueError(f"{pairs_path}: pairs of task(s) {missing[:5]} are not among the run's problems "
                          f"({config.get('problems')}); every pair's meta needs the task_id of its problem")
-    tests = cfg.tests
-    if tests == "auto":
-        tests = "reference" if all(problems[p.meta["task_id"]].all_tests() for p in pairs) else "run"
-    bare = sorted({p.meta["task_id"] for p in pairs if tests == "reference" and not problems[p.meta["task_id"]].all_tests()})
-    if bare:
+    bare = sorted({p.meta["task_id"] for p in pairs if not problems[p.meta["task_id"]].all_tests()})
+    tests = cfg.tests if cfg.tests != "auto" else "run" if bare else "reference"
+    run_tests: dict[str, list[str]] = {}
+    if tests == "reference" and bare:
         raise ValueError(f"{config.get('problems')}: task(s) {bare[:5]} have no tests of their own; use tests=run "
                          "(the tests the focused run trusted) or tests=auto")
-    run_tests = _run_tests(run) if tests == "run" else {}
-    untested = sorted({p.meta["task_id"] for p in pairs if tests == "run" and not run_tests.get(p.meta["task_id"])})
-    if untested:
-        raise ValueError(f"{run / 'records.jsonl'}: no ground-truth tests for task(s) {untested[:5]}: tests=run "
-                         "needs a focused run's records; give problems with tests (tests=reference)")
+    if tests == "run":
+        run_tests = _run_tests(run)
+        untested = sorted({p.meta["task_id"] for p in pairs if not run_tests.get(p.meta["task_id"])})
+        if untested:
+            raise ValueError(f"{run / 'records.jsonl'}: no ground-truth tests for task(s) {untested[:5]}: tests=run "
+                             "needs a focused run's records; give problems with tests (tests=reference)")
     complete = config.get("prompt_style") == "complete"
 
     prompts, seeds, owners = [], [], []  # owners: (pair index, arm, partial answer)
@@ -227,10 +228,11 @@ def run_continuation(cfg: ContinueConfig, *, backend: Any = None) -> dict:
             prompts.append(continuation_prompt(pair, partial))
             seeds.append(problem_seed(cfg.seed, pair.meta["task_id"], f"continue/{i}/{arm}"))
             owners.append((i, arm, partial))
-    gen = backend if backend is not None else (_backend(cfg, config) if pairs else None)
-    answers = gen.generate(prompts, n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
-                           max_new_tokens=cfg.max_new_tokens, stop=COMPLETE_STOP if complete else None,
-                           seed=seeds) if pairs else []
+    answers: list[list[str]] = []
+    if pairs:
+        gen = backend if backend is not None else _backend(cfg, config)
+        answers = gen.generate(prompts, n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p,
+                               max_new_tokens=cfg.max_new_tokens, stop=COMPLETE_STOP if complete else None, seed=seeds)
     samples = []
     for (i, arm, partial), continuations in zip(owners, answers):
         problem = problems[pairs[i].meta["task_id"]]
