@@ -459,10 +459,9 @@ def run_seed(d: Path, cfg: DemoConfig, seed: int, progress: bool, run_command: R
         _view(st, d, cfg, sft_model, seed)
         result["training"] = {name: _training_summary(models[name] / "metrics.jsonl") for name in models if name != "sft"}
         # the same arms on the pairs whose labels the reference tests confirm: label quality apart from weighting
-        oracle_files = {run: data / f"oracle_{run}.jsonl" for run in trained}
-        confirmed = {run: oracle_pairs(path, oracle_files[run]) for run, path in trained.items()}
+        confirmed = {run: oracle_pairs(path, data / f"oracle_{run}.jsonl") for run, path in trained.items()}
         result["pairs"]["oracle"] = sum(confirmed.values())
-        oracle_files = {run: path for run, path in oracle_files.items() if confirmed[run]}
+        oracle_files = {run: data / f"oracle_{run}.jsonl" for run, n in confirmed.items() if n}
         if oracle_files:
             oracle = _train(st, d, cfg, sft_model, oracle_files, seed, tag=ORACLE)
             result["results_oracle"] = {name: _evaluate(st, d, cfg, name + ORACLE, path, seed, sampled=False)
