@@ -137,10 +137,11 @@ def _add_train(sub) -> None:
 def _cmd_train(args) -> int:
     from focalpo.train.config import TrainConfig
     from focalpo.train.output import CONFIG_NAME
-    from focalpo.train.run import train
+    from focalpo.train.run import end_processes, train
 
     _resume_config(args, CONFIG_NAME)
     result = train(_config(TrainConfig, args))
+    end_processes()
     if result.is_main_process:
         best = f" (the best checkpoint's: {result.best_checkpoint})" if result.best_checkpoint else ""
         print(f"trained {result.global_step} steps (mean loss {result.train_loss:.4f}); model in {result.output}{best}, "
@@ -439,10 +440,12 @@ def _add_sft(sub) -> None:
 
 
 def _cmd_sft(args) -> int:
+    from focalpo.train.run import end_processes
     from focalpo.train.sft import CONFIG_NAME, SFTConfig, sft
 
     _resume_config(args, CONFIG_NAME)
     result = sft(_config(SFTConfig, args))
+    end_processes()
     if result.is_main_process:
         d = result.data
         print(f"sft: {d.examples} of {d.rows} examples ({d.dropped} dropped: prompt >= max_length; {d.truncated} "

@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "generate"))
 from generate_helpers import make_tokenizer, save_tiny_llama  # noqa: E402
+from train_helpers import one_rank_group  # noqa: E402
 
 from focalpo.cli import main  # noqa: E402
 from focalpo.config import ConfigError, load_config  # noqa: E402
@@ -182,6 +183,15 @@ def test_cli_sft_lowers_the_loss_and_writes_a_reloadable_model(chat_model_dir, t
     model = AutoModelForCausalLM.from_pretrained(out)
     assert sum(p.numel() for p in model.parameters()) > 0
     assert AutoTokenizer.from_pretrained(out).chat_template == CHAT_TEMPLATE
+
+
+def test_cli_sft_takes_its_process_group_down(chat_model_dir, tmp_path):
+    # as `focalpo train` (test_distributed.py): a launched process must not exit with its group alive
+    data = write_rows(tmp_path / "chats.jsonl", [chat("task", ANSWERS[0])] * 2)
+    with one_rank_group(tmp_path / "store"):
+        assert main(["sft", "--model", str(chat_model_dir), "--data", str(data), "--output", str(tmp_path / "run"),
+                     "--max-steps", "1", "--no-progress", "save_strategy=no"]) == 0
+        assert not torch.distributed.is_initialized()
 
 
 def test_sft_on_one_example_makes_greedy_generation_reproduce_it(chat_model_dir, tmp_path):

@@ -6,9 +6,11 @@ Run the tests that use them: .venv/bin/python -m pytest tests/train -q
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 CODE = [
@@ -126,3 +128,17 @@ def training_model(tokenizer, arch: str = "llama", adapter: bool = False, checkp
         if adapter:
             model.enable_input_require_grads()
     return model.train()
+
+
+@contextlib.contextmanager
+def one_rank_group(store: Path):
+    """A gloo process group of one rank (as a launched command finds it), taken down afterwards if the
+    code under test left it up; skips where torch.distributed has no gloo."""
+    if not torch.distributed.is_gloo_available():
+        pytest.skip("torch.distributed has no gloo backend")
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
+    try:
+        yield
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from focalpo.train.config import TrainConfig
-from focalpo.train.run import load_model, process_state, training_arguments
+from focalpo.train.run import end_processes, load_model, process_state, training_arguments
 
 cfg = TrainConfig(model=sys.argv[1], data="unused", output=sys.argv[2], progress=False)
 state = process_state(cfg)
@@ -24,3 +24,4 @@ Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
     "local_numel": sum(p.numel() for p in params),
     "full_numel": sum(getattr(p, "ds_numel", p.numel()) for p in params),
 }))
+end_processes()  # as `focalpo train`: no process exits with its group alive

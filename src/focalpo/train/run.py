@@ -241,6 +241,18 @@ def process_state(cfg):
     return PartialState(cpu=wants_cpu(cfg), **({"backend": "gloo"} if deepspeed_on_cpu() else {}))
 
 
+def end_processes() -> None:
+    """The end of a launched command: every rank waits for the others, then the process group is taken
+    down. A process that exits with its group alive can abort in the group's destructor (gloo: "terminate
+    called without an active exception", SIGABRT) after all its work is saved, failing the launch.
+    A no-op without a process group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _has_accelerator() -> bool:
     import torch
 
