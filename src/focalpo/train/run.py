@@ -245,7 +245,7 @@ def end_processes() -> None:
     """The end of a launched command: every rank waits for the others, then the process group is taken
     down. A process that exits with its group alive can abort in the group's destructor (gloo: "terminate
     called without an active exception", SIGABRT) after all its work is saved, failing the launch.
-    A no-op without a process group."""
+    A no-op without a process group. (`Trainer.end()` does the same, for a script's last line.)"""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
